@@ -1,0 +1,3 @@
+"""Flashivy-Deepfake: deepfake detection for face images and videos."""
+
+__version__ = "0.2.0"

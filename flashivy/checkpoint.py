@@ -1,0 +1,84 @@
+"""Checkpoints: safetensors weights plus JSON metadata. Loading never unpickles code.
+
+The metadata says everything inference needs: architecture, input size,
+normalisation, crop detector and margin, class order, decision threshold,
+temperature, what it was trained on and how it scored.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from .atomic import atomic_path
+from .errors import UserError
+
+META_KEY = "flashivy"
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_CHECKPOINT = PACKAGE_DIR.parent / "models" / "flashivy_default.safetensors"
+CHECKSUMS = DEFAULT_CHECKPOINT.parent / "SHA256SUMS"
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, meta: dict[str, Any]) -> Path:
+    """Write ``model``'s weights and ``meta`` (JSON-serialisable) atomically."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={META_KEY: json.dumps(meta, sort_keys=True)})
+    return path
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as fh:
+        raw = (fh.metadata() or {}).get(META_KEY)
+    if raw is None:
+        raise UserError(f"{path}: not a flashivy checkpoint (no metadata)")
+    return json.loads(raw)
+
+
+def sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_shipped(path: Path) -> None:
+    """Shipped weights must match the SHA-256 recorded in the repository."""
+    if not CHECKSUMS.exists():
+        return
+    sums = dict(reversed(line.split(maxsplit=1)) for line in CHECKSUMS.read_text().splitlines() if line.strip())
+    expected = sums.get(path.name)
+    if expected and sha256(path) != expected:
+        raise UserError(f"{path}: SHA-256 does not match {CHECKSUMS.name}; the file is damaged or was replaced")
+
+
+def load_checkpoint(path: str | Path | None = None, device: str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """Model (in eval mode) and metadata from a checkpoint; the shipped default when ``path`` is None."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from .models import create_model
+
+    path = Path(path) if path is not None else DEFAULT_CHECKPOINT
+    if not path.is_file():
+        raise UserError(f"{path}: no such checkpoint")
+    if path.resolve().parent == DEFAULT_CHECKPOINT.parent:
+        verify_shipped(path.resolve())
+    try:
+        meta = read_metadata(path)
+        state = load_file(str(path), device=device)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise UserError(f"{path}: not a safetensors checkpoint ({str(exc).splitlines()[0]}); "
+                        "pickled .pt/.pth files are refused because they can run code") from None
+    model = create_model(meta["architecture"], pretrained=False)
+    model.load_state_dict(state)
+    return model.to(device).eval(), meta

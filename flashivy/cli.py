@@ -1,0 +1,179 @@
+"""One command line, a subcommand per step. The top-level v1 scripts call into it.
+
+Imports of heavy modules happen inside the handlers so that ``--help`` and
+quick commands start fast.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import UserError
+
+DEFAULT_FRAMES = 32
+
+
+def _add_sampling(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("-n", "--num-frames", type=int, default=DEFAULT_FRAMES,
+                   help=f"frames evenly spaced per video (default {DEFAULT_FRAMES})")
+    g.add_argument("--every", type=int, metavar="K", help="every K-th frame instead")
+
+
+def _add_cropping(p: argparse.ArgumentParser) -> None:
+    from .faces import DEFAULT_CROP_SIZE, DEFAULT_DETECTOR, DEFAULT_MARGIN, list_detectors
+
+    p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=list_detectors(),
+                   help=f"face detector (default {DEFAULT_DETECTOR})")
+    p.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
+                   help=f"crop side as a multiple of the face box (default {DEFAULT_MARGIN})")
+    p.add_argument("--size", type=int, default=DEFAULT_CROP_SIZE, help=f"crop size in pixels (default {DEFAULT_CROP_SIZE})")
+    p.add_argument("--all-faces", action="store_true", help="crop every face, not only the largest")
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from .download import SERVERS, download
+
+    server = args.server_url or SERVERS[args.server]
+    fetched = download(args.output_path, args.dataset, args.compression, args.type, args.num_videos,
+                       server, accept_tos=args.accept_tos)
+    print(f"done: {fetched} file(s) downloaded to {args.output_path}", file=sys.stderr)
+    return 0
+
+
+def cmd_frames(args: argparse.Namespace) -> int:
+    from .crops import extract_frames
+
+    written = extract_frames(args.videos, args.out, args.num_frames if args.every is None else None, args.every)
+    print(f"done: frames of {written} new video(s) in {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_crop(args: argparse.Namespace) -> int:
+    from .crops import crop_frames
+    from .faces import create_detector
+
+    crop_frames(args.frames, args.out, create_detector(args.detector), args.margin, args.size, args.all_faces)
+    return 0
+
+
+def cmd_faces(args: argparse.Namespace) -> int:
+    from .crops import stream_crops
+    from .faces import create_detector
+
+    stream_crops(args.videos, args.out, create_detector(args.detector),
+                 args.num_frames if args.every is None else None, args.every,
+                 args.margin, args.size, args.all_faces)
+    return 0
+
+
+def _sources(pairs: list[str] | None) -> dict[str, str] | None:
+    if not pairs:
+        return None
+    out = {}
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not sep:
+            name, path = Path(pair).name, pair
+        out[name] = path
+    return out
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import TrainConfig, train
+
+    overrides = dict(model=args.model, sources=_sources(args.data), out=args.out, epochs=args.epochs,
+                     batch_size=args.batch_size, samples_per_epoch=args.samples_per_epoch, lr=args.lr,
+                     seed=args.seed, workers=args.workers, device=args.device,
+                     time_limit_min=args.time_limit)
+    cfg = TrainConfig.from_file(args.config, **overrides) if args.config else TrainConfig(
+        **{k: v for k, v in overrides.items() if v is not None})
+    report = train(cfg)
+    print(json.dumps(report["test"], indent=2))
+    return 0
+
+
+def cmd_check_cuda(args: argparse.Namespace) -> int:
+    from .system import cuda_report
+
+    print(cuda_report())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="flashivy", description="Deepfake detection for face images and videos.")
+    parser.add_argument("--version", action="version", version=f"flashivy {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    from .download import ALL_DATASETS, COMPRESSION, DATASETS, SERVERS, TYPE
+
+    p = sub.add_parser("download", help="download FaceForensics++ (official interface)")
+    p.add_argument("output_path", type=Path, help="output folder")
+    p.add_argument("-d", "--dataset", default="all", choices=list(DATASETS) + ["all"],
+                   help=f"which dataset; 'all' is {', '.join(ALL_DATASETS)}")
+    p.add_argument("-c", "--compression", default="raw", choices=COMPRESSION)
+    p.add_argument("-t", "--type", default="videos", choices=TYPE)
+    p.add_argument("-n", "--num_videos", type=int, default=None, help="keep the first N videos")
+    p.add_argument("--server", default="EU", choices=list(SERVERS))
+    p.add_argument("--server-url", help="any server or mirror with the same layout (overrides --server)")
+    p.add_argument("--accept-tos", action="store_true", help="accept the terms of use without asking")
+    p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser("frames", help="extract sampled frames from videos (v1: extract_frames.py)")
+    p.add_argument("videos", nargs="?", default="ff_data", type=Path, help="video folder or file (default ff_data)")
+    p.add_argument("-o", "--out", default="data/frames", type=Path, help="output folder (default data/frames)")
+    _add_sampling(p)
+    p.set_defaults(func=cmd_frames)
+
+    p = sub.add_parser("crop", help="extracted frames to face crops + index (v1: crop_faces.py)")
+    p.add_argument("frames", nargs="?", default="data/frames", type=Path, help="frames folder (default data/frames)")
+    p.add_argument("-o", "--out", default="data/faces", type=Path, help="output folder (default data/faces)")
+    _add_cropping(p)
+    p.set_defaults(func=cmd_crop)
+
+    p = sub.add_parser("faces", help="videos straight to face crops + index, no frame dump")
+    p.add_argument("videos", type=Path, help="video folder or file")
+    p.add_argument("-o", "--out", default="data/faces", type=Path, help="output folder (default data/faces)")
+    _add_sampling(p)
+    _add_cropping(p)
+    p.set_defaults(func=cmd_faces)
+
+    p = sub.add_parser("train", help="train a model on face crops (v1: train.py)")
+    p.add_argument("--config", type=Path, help="a recipe file (configs/*.json); flags override it")
+    p.add_argument("--data", action="append", metavar="NAME=PATH",
+                   help="face crops: a crop folder with index.csv or v1's {real,fake}/ layout (repeatable)")
+    p.add_argument("--model", help="architecture (flashivy models: baseline, mobilenetv2, efficientnet_lite0)")
+    p.add_argument("--out", help="run folder: checkpoints, log.csv, curves.png, report.json")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--samples-per-epoch", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--workers", type=int, help="data loader processes")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--time-limit", type=float, metavar="MIN", help="start no epoch past this many minutes")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("check-cuda", help="torch, CUDA and GPU details")
+    p.set_defaults(func=cmd_check_cuda)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def run(command: str) -> None:
+    """Entry point of the top-level v1 scripts: ``python crop_faces.py ARGS`` == ``flashivy crop ARGS``."""
+    sys.exit(main([command, *sys.argv[1:]]))

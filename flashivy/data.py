@@ -1,0 +1,195 @@
+"""Training data: face-crop samples from indexes or v1 folders, splits by group, the torch Dataset.
+
+A *group* is the unit that never straddles train and validation: an FF++
+pair component, a DFDC source video. Splits are by group, never by frame.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UserError
+from .layout import group_ids
+
+LABELS = ("real", "fake")  # class order: index 1 is "fake", the positive class
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    label: int  # 0 real, 1 fake
+    video: str
+    group: str
+    source: str  # which dataset it came from, e.g. "ffpp" or "dfdc"
+    method: str = ""
+
+
+def load_source(root: str | Path, source: str | None = None) -> list[Sample]:
+    """Face crops under ``root``: a crop index (``index.csv``) or v1's ``{real,fake}/<video>_<frame>.jpg``."""
+    from .crops import INDEX_NAME, read_index
+
+    root = Path(root)
+    source = source or root.name
+    index = root / INDEX_NAME if root.is_dir() else root
+    if index.is_file() and index.suffix == ".csv":
+        base = index.parent
+        return [Sample(base / r.path, LABELS.index(r.label), r.video, r.group, source, r.method)
+                for r in read_index(index) if r.path and r.label in LABELS]
+    files = [(p, label) for label in LABELS for p in sorted((root / label).glob("*.jpg"))] if root.is_dir() else []
+    if not files:
+        raise UserError(f"{root}: no crop index and no {{real,fake}}/*.jpg face crops")
+    videos = [p.stem.rsplit("_", 1)[0] for p, _ in files]
+    groups = group_ids(videos)
+    return [Sample(p, LABELS.index(label), v, groups[v], source) for (p, label), v in zip(files, videos)]
+
+
+def group_rank(group: str, seed: int) -> str:
+    return hashlib.sha1(f"{seed}:{group}".encode()).hexdigest()
+
+
+def split_by_group(samples: list[Sample], val_fraction: float = 0.2, seed: int = 0,
+                   ) -> tuple[list[Sample], list[Sample]]:
+    """Train/validation split by group, stratified by source and label.
+
+    Within each source, the groups of real and of fake samples are ordered by
+    a seeded hash and the first ``val_fraction`` of each go to validation;
+    a group holding both labels goes where its first label put it.
+    """
+    val_groups: set[tuple[str, str]] = set()
+    by_key: dict[tuple[str, int], set[str]] = {}
+    for s in samples:
+        by_key.setdefault((s.source, s.label), set()).add(s.group)
+    decided: set[tuple[str, str]] = set()
+    for (source, _label), groups in sorted(by_key.items()):
+        fresh = sorted((g for g in groups if (source, g) not in decided), key=lambda g: group_rank(g, seed))
+        n_val = round(len(groups) * val_fraction)
+        already = sum((source, g) in val_groups for g in groups)
+        for g in fresh[:max(0, n_val - already)]:
+            val_groups.add((source, g))
+        decided.update((source, g) for g in groups)
+    train = [s for s in samples if (s.source, s.group) not in val_groups]
+    val = [s for s in samples if (s.source, s.group) in val_groups]
+    return train, val
+
+
+def split_by_ffpp_json(samples: list[Sample], val_json: str | Path) -> tuple[list[Sample], list[Sample]]:
+    """Use an official FF++ split file (a JSON list of [target, source] pairs) as validation."""
+    pairs = json.loads(Path(val_json).read_text())
+    val_ids = {i for pair in pairs for i in pair}
+
+    def in_val(s: Sample) -> bool:
+        stem = s.video.split("_", 1)[-1] if s.method and s.method != "original" else s.video
+        return bool(set(stem.split("_")) & val_ids)
+
+    return [s for s in samples if not in_val(s)], [s for s in samples if in_val(s)]
+
+
+def describe(samples: list[Sample]) -> dict:
+    """Counts per source and label, with groups: the data summary stored in checkpoints."""
+    out: dict = {}
+    for (source, label), n in sorted(Counter((s.source, LABELS[s.label]) for s in samples).items()):
+        groups = {s.group for s in samples if s.source == source and LABELS[s.label] == label}
+        out.setdefault(source, {})[label] = {"crops": n, "groups": len(groups)}
+    return out
+
+
+def balanced_weights(samples: list[Sample]) -> np.ndarray:
+    """Sampling weights giving every (source, label) cell the same share of an epoch."""
+    counts = Counter((s.source, s.label) for s in samples)
+    return np.array([1.0 / counts[(s.source, s.label)] for s in samples], dtype=np.float64)
+
+
+# --- augmentation: what users' files go through (pure functions on RGB uint8 arrays) ---
+
+def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
+    import cv2
+
+    ok, buf = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+
+
+def gaussian_blur(img: np.ndarray, sigma: float) -> np.ndarray:
+    import cv2
+
+    return cv2.GaussianBlur(img, (0, 0), sigma)
+
+
+def rescale(img: np.ndarray, factor: float) -> np.ndarray:
+    """Down- then up-scale back to the original size."""
+    import cv2
+
+    h, w = img.shape[:2]
+    small = cv2.resize(img, (max(1, int(w * factor)), max(1, int(h * factor))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def gaussian_noise(img: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    return np.clip(img + rng.normal(0, sigma, img.shape), 0, 255).astype(np.uint8)
+
+
+def augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Random flip, small shift/scale, colour, blur, resize, noise and JPEG re-encoding."""
+    import cv2
+
+    h, w = img.shape[:2]
+    if rng.random() < 0.5:
+        img = img[:, ::-1]
+    if rng.random() < 0.5:
+        scale = rng.uniform(0.9, 1.1)
+        tx, ty = rng.uniform(-0.05, 0.05, 2) * w
+        m = np.float32([[scale, 0, (1 - scale) * w / 2 + tx], [0, scale, (1 - scale) * h / 2 + ty]])
+        img = cv2.warpAffine(np.ascontiguousarray(img), m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    if rng.random() < 0.5:
+        hsv = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2HSV).astype(np.float32)
+        hsv[..., 0] = (hsv[..., 0] + rng.uniform(-5, 5)) % 180
+        hsv[..., 1] *= rng.uniform(0.8, 1.2)
+        hsv[..., 2] = hsv[..., 2] * rng.uniform(0.8, 1.2) + rng.uniform(-15, 15)
+        img = cv2.cvtColor(np.clip(hsv, 0, 255).astype(np.uint8), cv2.COLOR_HSV2RGB)
+    if rng.random() < 0.2:
+        img = gaussian_blur(img, rng.uniform(0.3, 1.5))
+    if rng.random() < 0.25:
+        img = rescale(img, rng.uniform(0.4, 0.9))
+    if rng.random() < 0.1:
+        img = gaussian_noise(img, rng.uniform(2, 8), rng)
+    if rng.random() < 0.6:
+        img = jpeg(img, rng.integers(40, 96))
+    return np.ascontiguousarray(img)
+
+
+def to_tensor(img: np.ndarray, mean, std):
+    """RGB uint8 (H, W, 3) -> normalised float tensor (3, H, W)."""
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div_(255)
+    return (x - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
+
+
+class FaceDataset:
+    """A torch-compatible dataset of face crops -> (tensor, label, index)."""
+
+    def __init__(self, samples: list[Sample], size: int, mean, std, train: bool, seed: int = 0):
+        self.samples, self.size, self.mean, self.std, self.train, self.seed = samples, size, mean, std, train, seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int):
+        import cv2
+
+        s = self.samples[i]
+        img = cv2.imread(str(s.path), cv2.IMREAD_COLOR)
+        if img is None:
+            raise UserError(f"{s.path}: cannot read the face crop")
+        img = img[..., ::-1]
+        if img.shape[0] != self.size or img.shape[1] != self.size:
+            img = cv2.resize(img, (self.size, self.size), interpolation=cv2.INTER_AREA)
+        if self.train:
+            # Seeded per (epoch, item) so that runs are reproducible whatever the worker layout.
+            img = augment(img, np.random.default_rng((self.seed, self.epoch, i)))
+        return to_tensor(img, self.mean, self.std), float(s.label), i

@@ -1,0 +1,117 @@
+"""Metrics (scikit-learn), calibration by temperature, and the ROC / calibration plots."""
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def eer(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Equal error rate: where the false positive and false negative rates meet."""
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(labels, scores)
+    fnr = 1 - tpr
+    i = int(np.nanargmin(np.abs(fnr - fpr)))
+    return float((fpr[i] + fnr[i]) / 2)
+
+
+def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, bins: int = 15) -> float:
+    """ECE of the fake probability, equal-width bins."""
+    labels, probs = np.asarray(labels, float), np.asarray(probs, float)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(probs, edges[1:-1]), 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            total += mask.mean() * abs(probs[mask].mean() - labels[mask].mean())
+    return float(total)
+
+
+def video_scores(videos: Sequence[str], labels: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-video label and mean fake probability over its frames."""
+    acc: dict[str, list] = defaultdict(list)
+    lab: dict[str, int] = {}
+    for v, y, p in zip(videos, labels, probs):
+        acc[v].append(p)
+        lab[v] = int(y)
+    keys = sorted(acc)
+    return np.array([lab[k] for k in keys]), np.array([float(np.mean(acc[k])) for k in keys])
+
+
+def binary_report(labels, probs, videos: Sequence[str] | None = None, threshold: float = 0.5) -> dict:
+    """Frame-level AUC, AP, EER, accuracy at ``threshold``, counts; video-level AUC when videos are given."""
+    from sklearn.metrics import accuracy_score, average_precision_score, roc_auc_score
+
+    labels, probs = np.asarray(labels, int), np.asarray(probs, float)
+    both = len(set(labels.tolist())) == 2
+    report = {
+        "n": int(len(labels)), "n_real": int((labels == 0).sum()), "n_fake": int((labels == 1).sum()),
+        "auc": float(roc_auc_score(labels, probs)) if both else None,
+        "ap": float(average_precision_score(labels, probs)) if both else None,
+        "eer": eer(labels, probs) if both else None,
+        "accuracy": float(accuracy_score(labels, probs >= threshold)),
+        "threshold": threshold,
+        "ece": expected_calibration_error(labels, probs),
+    }
+    if videos is not None:
+        vl, vp = video_scores(videos, labels, probs)
+        vboth = len(set(vl.tolist())) == 2
+        report["video"] = {
+            "n": int(len(vl)), "n_real": int((vl == 0).sum()), "n_fake": int((vl == 1).sum()),
+            "auc": float(roc_auc_score(vl, vp)) if vboth else None,
+            "ap": float(average_precision_score(vl, vp)) if vboth else None,
+            "eer": eer(vl, vp) if vboth else None,
+            "accuracy": float(accuracy_score(vl, vp >= threshold)),
+        }
+    return report
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature T minimising the log-loss of sigmoid(logit / T) (1-D search on log T)."""
+    from scipy.optimize import minimize_scalar
+
+    logits, labels = np.asarray(logits, float), np.asarray(labels, float)
+
+    def nll(log_t: float) -> float:
+        p = np.clip(_sigmoid(logits / np.exp(log_t)), 1e-7, 1 - 1e-7)
+        return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))
+
+    result = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+    return float(np.exp(result.x))
+
+
+def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | Path, title: str = "ROC") -> Path:
+    """One ROC curve per name, from ``{name: (labels, scores)}``, saved as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    from .atomic import atomic_path
+
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for name, (y, s) in curves.items():
+        if len(set(np.asarray(y).tolist())) < 2:
+            continue
+        fpr, tpr, _ = roc_curve(y, s)
+        ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(y, s):.3f}, n={len(y)})")
+    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+    ax.set(xlabel="false positive rate (real called fake)", ylabel="true positive rate (fake caught)", title=title,
+           xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    return path

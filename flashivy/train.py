@@ -1,0 +1,356 @@
+"""Training: balanced sampling, augmentation, AMP on CUDA, resume, best-by-AUC, early stopping,
+temperature calibration, and a held-out test report.
+
+The data are split by group into train / val / test. Val picks the best
+epoch and fits the temperature; test is only reported, never used to decide.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .atomic import atomic_path, write_text_atomic
+from .checkpoint import save_checkpoint
+from .data import (LABELS, FaceDataset, Sample, balanced_weights, describe, group_rank, load_source,
+                   split_by_group)
+from .errors import UserError
+from .metrics import binary_report, expected_calibration_error, fit_temperature, plot_roc
+from .models import create_model, model_spec
+
+
+@dataclass
+class TrainConfig:
+    """A training recipe. ``configs/*.json`` hold one per shipped model."""
+
+    model: str = "efficientnet_lite0"
+    sources: dict[str, str] = field(default_factory=dict)  # name -> crop folder or index.csv
+    group_fraction: dict[str, float] = field(default_factory=dict)  # name -> share of its groups to use
+    out: str = "runs/default"
+    pretrained: bool = True
+    epochs: int = 10
+    samples_per_epoch: int = 16384
+    batch_size: int = 64
+    lr: float = 1e-3
+    backbone_lr_scale: float = 0.3
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 0.5
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    patience: int = 3
+    seed: int = 0
+    workers: int = 2
+    threads: int = 0  # CPU threads for torch; 0 = all cores
+    amp: bool = True
+    device: str = "auto"
+    max_val_per_source: int = 4000  # cap validation cost per epoch
+    time_limit_min: float = 0  # stop starting new epochs past this budget (0 = none)
+
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides) -> "TrainConfig":
+        data = json.loads(Path(path).read_text())
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known - {"description"}
+        if unknown:
+            raise UserError(f"{path}: unknown recipe keys {sorted(unknown)}")
+        data = {k: v for k, v in data.items() if k in known}
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**data)
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda asked for, but CUDA is not available")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def three_way_split(samples: list[Sample], cfg: TrainConfig):
+    rest, test = split_by_group(samples, cfg.test_fraction, seed=cfg.seed)
+    train, val = split_by_group(rest, cfg.val_fraction / (1 - cfg.test_fraction), seed=cfg.seed + 1)
+    return train, val, test
+
+
+def rank_cut(fraction: float) -> str:
+    """Hex threshold so that ``group_rank(g) < cut`` keeps about ``fraction`` of the groups."""
+    return "f" * 40 + "~" if fraction >= 1 else f"{int(fraction * 16**8):08x}"
+
+
+def _cap(samples: list[Sample], per_source: int, seed: int) -> list[Sample]:
+    """At most ``per_source`` samples of each source, whole groups kept together."""
+    out = []
+    for source in sorted({s.source for s in samples}):
+        mine = [s for s in samples if s.source == source]
+        if len(mine) <= per_source:
+            out += mine
+            continue
+        groups = sorted({s.group for s in mine}, key=lambda g: group_rank(g, seed))
+        keep = set(groups[: max(1, int(len(groups) * per_source / len(mine)))])
+        out += [s for s in mine if s.group in keep]
+    return out
+
+
+def _param_groups(model: nn.Module, cfg: TrainConfig):
+    """The new head learns at full rate, the pretrained backbone slower."""
+    head_names = {"classifier", "head", "fc"}
+    head, body = [], []
+    for name, p in model.named_parameters():
+        (head if name.split(".")[0] in head_names else body).append(p)
+    scale = cfg.backbone_lr_scale if cfg.pretrained else 1.0
+    return [{"params": body, "lr": cfg.lr * scale}, {"params": head, "lr": cfg.lr}]
+
+
+@torch.inference_mode()
+def predict_logits(model: nn.Module, loader, device: torch.device, amp: bool) -> np.ndarray:
+    model.eval()
+    out = np.zeros(len(loader.dataset), np.float32)
+    for x, _, idx in loader:
+        x = x.to(device, non_blocking=True).to(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
+            logits = model(x).float().squeeze(1)
+        out[idx.numpy()] = logits.cpu().numpy()
+    return out
+
+
+def per_source_report(samples: list[Sample], logits: np.ndarray, temperature: float = 1.0,
+                      threshold: float = 0.5) -> dict:
+    probs = 1 / (1 + np.exp(-logits / temperature))
+    report = {}
+    for source in sorted({s.source for s in samples}):
+        idx = [i for i, s in enumerate(samples) if s.source == source]
+        report[source] = binary_report([samples[i].label for i in idx], probs[idx],
+                                       [samples[i].video for i in idx], threshold)
+    return report
+
+
+def selection_score(report: dict) -> float:
+    """Mean frame-level AUC over sources: what 'best' means."""
+    aucs = [r["auc"] for r in report.values() if r["auc"] is not None]
+    return float(np.mean(aucs)) if aucs else 0.0
+
+
+def _loader(dataset, batch_size, workers, sampler=None, shuffle=False):
+    from torch.utils.data import DataLoader
+
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, shuffle=shuffle, num_workers=workers,
+                      pin_memory=torch.cuda.is_available(), persistent_workers=False, drop_last=sampler is not None)
+
+
+def _plot_curves(log_rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in log_rows]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    a.plot(epochs, [r["train_loss"] for r in log_rows], "o-", label="train loss")
+    a.plot(epochs, [r["val_loss"] for r in log_rows], "o-", label="val loss")
+    a.set(xlabel="epoch", title="loss")
+    a.legend()
+    for key in [k for k in log_rows[0] if k.startswith("val_auc_")]:
+        b.plot(epochs, [r[key] for r in log_rows], "o-", label=key[4:])
+    b.set(xlabel="epoch", title="validation AUC (frame level)")
+    b.legend()
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+
+
+def _bce(logits: np.ndarray, labels: np.ndarray) -> float:
+    t = torch.from_numpy(logits)
+    return float(nn.functional.binary_cross_entropy_with_logits(t, torch.from_numpy(labels.astype(np.float32))))
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Run a recipe end to end; returns the final report (also written to ``out/report.json``)."""
+    from torch.utils.data import WeightedRandomSampler
+    from tqdm import tqdm
+
+    if not cfg.sources:
+        raise UserError("no training data: give --data NAME=PATH (or a recipe with 'sources')")
+    seed_everything(cfg.seed)
+    device = pick_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    samples = [s for name, path in sorted(cfg.sources.items()) for s in load_source(path, name)
+               if group_rank(s.group, -1) < rank_cut(cfg.group_fraction.get(name, 1.0))]
+    train_s, val_s, test_s = three_way_split(samples, cfg)
+    val_eval = _cap(val_s, cfg.max_val_per_source, cfg.seed)
+    splits = {name: sorted({f"{s.source}:{s.group}" for s in part})
+              for name, part in (("train", train_s), ("val", val_s), ("test", test_s))}
+    write_text_atomic(out / "splits.json", json.dumps(splits))
+    data_summary = {"train": describe(train_s), "val": describe(val_s), "test": describe(test_s)}
+    print(json.dumps(data_summary), file=sys.stderr)
+
+    spec = model_spec(cfg.model)
+    model = create_model(cfg.model, pretrained=cfg.pretrained).to(device).to(memory_format=torch.channels_last)
+    train_ds = FaceDataset(train_s, spec.input_size, spec.mean, spec.std, train=True, seed=cfg.seed)
+    val_loader = _loader(FaceDataset(val_eval, spec.input_size, spec.mean, spec.std, train=False),
+                         cfg.batch_size * 2, cfg.workers)
+    optimizer = torch.optim.AdamW(_param_groups(model, cfg), weight_decay=cfg.weight_decay)
+    steps_per_epoch = cfg.samples_per_epoch // cfg.batch_size
+    total = steps_per_epoch * cfg.epochs
+    warmup = int(cfg.warmup_epochs * steps_per_epoch)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / max(1, warmup)) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
+    loss_fn = nn.BCEWithLogitsLoss()
+    weights = torch.from_numpy(balanced_weights(train_s))
+
+    state_path, best_path = out / "last.pt", out / "best.safetensors"
+    start_epoch, best, stale, log_rows = 0, -1.0, 0, []
+    if state_path.exists():
+        state = torch.load(state_path, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        start_epoch, best, stale = state["epoch"] + 1, state["best"], state["stale"]
+        log_rows = json.loads(state["log"])
+        print(f"resumed from {state_path} at epoch {start_epoch}", file=sys.stderr)
+
+    amp = cfg.amp and device.type == "cuda"
+    detector_meta = _crop_meta()
+    started = time.time()
+    for epoch in range(start_epoch, cfg.epochs):
+        if stale >= cfg.patience:
+            print(f"early stop: no gain for {cfg.patience} epochs", file=sys.stderr)
+            break
+        elapsed = time.time() - started
+        if cfg.time_limit_min and log_rows and elapsed + log_rows[-1]["seconds"] > cfg.time_limit_min * 60:
+            print(f"time budget of {cfg.time_limit_min} min reached after {epoch} epochs", file=sys.stderr)
+            break
+        t0 = time.time()
+        train_ds.epoch = epoch
+        sampler = WeightedRandomSampler(weights, steps_per_epoch * cfg.batch_size, replacement=True,
+                                        generator=torch.Generator().manual_seed(cfg.seed * 1000 + epoch))
+        model.train()
+        losses = []
+        bar = tqdm(_loader(train_ds, cfg.batch_size, cfg.workers, sampler=sampler), total=steps_per_epoch,
+                   desc=f"epoch {epoch + 1}/{cfg.epochs}", file=sys.stderr, dynamic_ncols=True)
+        for x, y, _ in bar:
+            x = x.to(device, non_blocking=True).to(memory_format=torch.channels_last)
+            y = y.to(device, non_blocking=True).float()
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                loss = loss_fn(model(x).float().squeeze(1), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            losses.append(loss.item())
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+        train_time = time.time() - t0
+        logits = predict_logits(model, val_loader, device, amp)
+        report = per_source_report(val_eval, logits)
+        score = selection_score(report)
+        row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)),
+               "val_loss": _bce(logits, np.array([s.label for s in val_eval])), "val_score": score,
+               **{f"val_auc_{k}": v["auc"] for k, v in report.items()},
+               **{f"val_video_auc_{k}": v["video"]["auc"] for k, v in report.items()},
+               "lr": schedule.get_last_lr()[-1], "seconds": round(time.time() - t0, 1),
+               "images_per_s": round(steps_per_epoch * cfg.batch_size / train_time, 1)}
+        log_rows.append(row)
+        print(json.dumps(row), file=sys.stderr)
+        if score > best:
+            best, stale = score, 0
+            meta = _metadata(cfg, spec, detector_meta, data_summary, report, temperature=1.0)
+            save_checkpoint(best_path, model, meta)
+        else:
+            stale += 1
+        tmp = state_path.with_suffix(".pt.tmp")  # no half-written state if killed here
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(), "epoch": epoch, "best": best, "stale": stale,
+                    "log": json.dumps(log_rows)}, tmp)
+        tmp.replace(state_path)
+        _write_log(log_rows, out / "log.csv")
+        _plot_curves(log_rows, out / "curves.png")
+
+    return finalize(cfg, best_path, val_eval, test_s, device, amp)
+
+
+def _write_log(rows: list[dict], path: Path) -> None:
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _crop_meta() -> dict:
+    """The framing inference must reproduce: the crops are made with the defaults of ``faces``."""
+    from .faces import DEFAULT_DETECTOR, DEFAULT_MARGIN
+
+    return {"detector": DEFAULT_DETECTOR, "margin": DEFAULT_MARGIN}
+
+
+def _metadata(cfg: TrainConfig, spec, crop: dict, data_summary: dict, val_report: dict, temperature: float) -> dict:
+    return {
+        "format": 1, "architecture": cfg.model, "input_size": spec.input_size, "mean": list(spec.mean),
+        "std": list(spec.std), "classes": list(LABELS), "positive_class": "fake", "output": "logit",
+        "crop": {**crop, "size": spec.input_size}, "threshold": 0.5, "temperature": temperature,
+        "data": data_summary, "val": val_report, "recipe": asdict(cfg),
+    }
+
+
+def finalize(cfg: TrainConfig, best_path: Path, val_s: list[Sample], test_s: list[Sample],
+             device: torch.device, amp: bool) -> dict:
+    """Fit the temperature on val, store it, and report val and held-out test metrics."""
+    from .checkpoint import load_checkpoint, read_metadata
+
+    model, meta = load_checkpoint(best_path, device=str(device))
+    model = model.to(memory_format=torch.channels_last)
+    spec = model_spec(meta["architecture"])
+
+    def logits_of(samples):
+        ds = FaceDataset(samples, spec.input_size, spec.mean, spec.std, train=False)
+        return predict_logits(model, _loader(ds, cfg.batch_size * 2, cfg.workers), device, amp)
+
+    val_logits = logits_of(val_s)
+    val_labels = np.array([s.label for s in val_s])
+    temperature = fit_temperature(val_logits, val_labels)
+    calibration = {
+        "temperature": temperature,
+        "val_ece_before": expected_calibration_error(val_labels, 1 / (1 + np.exp(-val_logits))),
+        "val_ece_after": expected_calibration_error(val_labels, 1 / (1 + np.exp(-val_logits / temperature))),
+    }
+    test_logits = logits_of(test_s)
+    test_report = per_source_report(test_s, test_logits, temperature)
+    meta = read_metadata(best_path)
+    meta.update(temperature=temperature, calibration=calibration,
+                val=per_source_report(val_s, val_logits, temperature), test=test_report)
+    save_checkpoint(best_path, model, meta)
+    out = Path(cfg.out)
+    probs = 1 / (1 + np.exp(-test_logits / temperature))
+    curves = {}
+    for source in sorted({s.source for s in test_s}):
+        idx = [i for i, s in enumerate(test_s) if s.source == source]
+        curves[f"{source} frames"] = (np.array([test_s[i].label for i in idx]), probs[idx])
+    plot_roc(curves, out / "roc_test.png", title=f"{cfg.model}: held-out test split")
+    report = {"model": cfg.model, "checkpoint": str(best_path), "calibration": calibration,
+              "val": meta["val"], "test": test_report}
+    write_text_atomic(out / "report.json", json.dumps(report, indent=2))
+    return report
