@@ -96,6 +96,65 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _detector(args: argparse.Namespace):
+    from .detector import Detector
+
+    return Detector.from_checkpoint(args.checkpoint, device=args.device, batch_size=args.batch_size,
+                                    threshold=args.threshold)
+
+
+def _print_verdict(result) -> None:
+    if result.prediction is None:
+        print("Prediction : NO FACE")
+        return
+    print(f"Prediction : {result.prediction}")
+    print(f"Confidence : {result.confidence:.4f}")
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    if args.input:
+        from .batch import predict_batch
+
+        return predict_batch(_detector(args), args.input, args.json, args.crop, args.frames)
+    detector = _detector(args)
+    if args.image:
+        result = detector.predict_image(args.image, crop=args.crop)
+        _print_verdict(result)
+        if result.crop == "whole-image":
+            print("note: no face found; the whole image was scored", file=sys.stderr)
+        return 0
+    result = detector.predict_video(args.video, args.frames)
+    _print_verdict(result)
+    print(f"Faces      : {len(result.faces)} in {result.frames} sampled frames, {len(result.persons)} person(s)")
+    for person in result.persons:
+        print(f"  person {person.person}: {person.prediction} (fake probability {person.fake_probability:.4f}, "
+              f"{person.faces} faces)")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate
+
+    report = evaluate(args.data, args.checkpoint, args.out, args.source, args.exclude, args.frames, args.device,
+                      args.batch_size)
+    print(json.dumps(report, indent=2))
+    print(f"wrote {args.out}/report.json and {args.out}/roc.png", file=sys.stderr)
+    return 0
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", type=Path, help="a .safetensors checkpoint (default: the shipped model)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--frames", type=int, default=DEFAULT_FRAMES, help="frames sampled per video")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo()
+
+
 def cmd_check_cuda(args: argparse.Namespace) -> int:
     from .system import cuda_report
 
@@ -156,6 +215,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--time-limit", type=float, metavar="MIN", help="start no epoch past this many minutes")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("predict", help="REAL/FAKE verdicts on images and videos")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--image", type=Path, help="one image: prints Prediction / Confidence")
+    what.add_argument("--video", type=Path, help="one video: verdict per person and for the video")
+    what.add_argument("--input", nargs="+", type=Path, help="files and folders (recursive), JSON Lines out")
+    p.add_argument("--json", default="-", help="with --input: JSON Lines file, '-' for stdout (default)")
+    p.add_argument("--crop", default="auto", choices=["auto", "detect", "none"],
+                   help="detect faces (detect), take the image as a face (none), or detect with fallback (auto)")
+    p.add_argument("--threshold", type=float, help="fake-probability threshold (default: the checkpoint's)")
+    _add_model_args(p)
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("evaluate", help="metrics on face crops or a labelled video root")
+    p.add_argument("data", type=Path, help="crop folder (index.csv or real/ fake/) or video root (FF++ layout)")
+    p.add_argument("--out", default="runs/eval", type=Path, help="report.json and roc.png go here")
+    p.add_argument("--source", help="data source name used in a run's splits.json (default: folder name)")
+    p.add_argument("--exclude", type=Path, metavar="SPLITS_JSON",
+                   help="drop the groups a training run used (its splits.json train and val)")
+    p.set_defaults(threshold=None)
+    _add_model_args(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("demo", help="the shipped model on a bundled public-domain face (image and video)")
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("check-cuda", help="torch, CUDA and GPU details")
     p.set_defaults(func=cmd_check_cuda)

@@ -165,7 +165,9 @@ def to_tensor(img: np.ndarray, mean, std):
     """RGB uint8 (H, W, 3) -> normalised float tensor (3, H, W)."""
     import torch
 
-    x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div_(255)
+    if not (img.flags.writeable and img.flags.c_contiguous):
+        img = np.array(img)  # torch cannot wrap read-only or strided arrays
+    x = torch.from_numpy(img).permute(2, 0, 1).float().div_(255)
     return (x - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
 
 

@@ -1,0 +1,206 @@
+"""The inference API: ``Detector.from_checkpoint(path).predict_image(...) / .predict_video(...)``.
+
+Faces are found and cropped exactly as in training (same detector, margin,
+size, from the checkpoint's metadata), scored in batches, calibrated with the
+checkpoint's temperature, tracked across video frames into persons, and
+aggregated by swappable functions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .checkpoint import load_checkpoint
+from .crops import load_image
+from .data import to_tensor
+from .errors import UserError
+from .faces import Face, create_detector, crop_face
+from .video import sample_frames
+
+Aggregate = Callable[[Sequence[float]], float]
+
+
+def mean_probability(probs: Sequence[float]) -> float:
+    return float(np.mean(probs))
+
+
+def most_fake_person(person_probs: Sequence[float]) -> float:
+    """A video is as fake as its most fake person: one swapped face makes a fake video."""
+    return float(max(person_probs))
+
+
+@dataclass
+class FaceScore:
+    frame: int
+    box: tuple[float, float, float, float]
+    fake_probability: float
+    person: int = 0
+
+
+@dataclass
+class Verdict:
+    fake_probability: float | None
+    threshold: float
+
+    @property
+    def prediction(self) -> str | None:
+        if self.fake_probability is None:
+            return None
+        return "FAKE" if self.fake_probability >= self.threshold else "REAL"
+
+    @property
+    def confidence(self) -> float | None:
+        """Calibrated probability of the predicted class."""
+        if self.fake_probability is None:
+            return None
+        p = self.fake_probability
+        return p if self.prediction == "FAKE" else 1 - p
+
+
+@dataclass
+class ImageResult(Verdict):
+    path: str = ""
+    crop: str = "detect"  # "detect", "none" (given as a face) or "whole-image" (no face found)
+    faces: list[FaceScore] = field(default_factory=list)
+
+
+@dataclass
+class PersonResult(Verdict):
+    person: int = 0
+    faces: int = 0
+    frames: list[int] = field(default_factory=list)
+    frame_probabilities: list[float] = field(default_factory=list)
+
+
+@dataclass
+class VideoResult(Verdict):
+    path: str = ""
+    frames: int = 0
+    total_frames: int = 0
+    fps: float = 0.0
+    faces: list[FaceScore] = field(default_factory=list)
+    persons: list[PersonResult] = field(default_factory=list)
+
+
+def iou(a: tuple, b: tuple) -> float:
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def track(faces_per_frame: list[tuple[int, list[Face]]], min_iou: float = 0.3) -> list[list[tuple[int, Face]]]:
+    """Greedy IoU tracker: each face joins the person whose last box overlaps it most."""
+    tracks: list[list[tuple[int, Face]]] = []
+    for frame, faces in faces_per_frame:
+        taken: set[int] = set()
+        for face in sorted(faces, key=lambda f: f.area, reverse=True):
+            best, best_iou = None, min_iou
+            for t, tr in enumerate(tracks):
+                if t in taken or tr[-1][0] == frame:
+                    continue
+                overlap = iou(tr[-1][1].box, face.box)
+                if overlap >= best_iou:
+                    best, best_iou = t, overlap
+            if best is None:
+                tracks.append([(frame, face)])
+                taken.add(len(tracks) - 1)
+            else:
+                tracks[best].append((frame, face))
+                taken.add(best)
+    return tracks
+
+
+class Detector:
+    """A loaded model plus the face pipeline it was trained with."""
+
+    def __init__(self, model: torch.nn.Module, meta: dict, device: str = "cpu", batch_size: int = 32,
+                 threshold: float | None = None, face_aggregate: Aggregate = mean_probability,
+                 video_aggregate: Aggregate = most_fake_person, min_person_share: float = 0.25):
+        self.model, self.meta, self.device, self.batch_size = model, meta, torch.device(device), batch_size
+        self.threshold = meta.get("threshold", 0.5) if threshold is None else threshold
+        self.temperature = float(meta.get("temperature", 1.0))
+        crop = meta["crop"]
+        self.margin, self.size = crop["margin"], crop["size"]
+        self._face_detector = None
+        self._detector_name = crop["detector"]
+        self.face_aggregate, self.video_aggregate = face_aggregate, video_aggregate
+        self.min_person_share = min_person_share
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path | None = None, device: str = "auto", **kwargs) -> "Detector":
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        model, meta = load_checkpoint(path, device=device)
+        return cls(model, meta, device=device, **kwargs)
+
+    @property
+    def face_detector(self):
+        if self._face_detector is None:  # lazily: --crop none never needs it
+            self._face_detector = create_detector(self._detector_name)
+        return self._face_detector
+
+    @torch.inference_mode()
+    def score_crops(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """Calibrated fake probabilities of face crops (RGB uint8, any size)."""
+        import cv2
+
+        out = []
+        for i in range(0, len(crops), self.batch_size):
+            batch = [c if c.shape[:2] == (self.size, self.size)
+                     else cv2.resize(c, (self.size, self.size), interpolation=cv2.INTER_AREA)
+                     for c in crops[i:i + self.batch_size]]
+            x = torch.stack([to_tensor(c, self.meta["mean"], self.meta["std"]) for c in batch]).to(self.device)
+            logits = self.model(x.contiguous(memory_format=torch.channels_last)).float().squeeze(1)
+            out.append(torch.sigmoid(logits / self.temperature).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+    def predict_image(self, image: str | Path | np.ndarray, crop: str = "auto") -> ImageResult:
+        """Score one image: its faces (``detect``), the image as a face (``none``), or ``auto``."""
+        if crop not in ("auto", "detect", "none"):
+            raise UserError(f"unknown crop mode {crop!r}: use auto, detect or none")
+        path = "" if isinstance(image, np.ndarray) else str(image)
+        rgb = image if isinstance(image, np.ndarray) else load_image(image)
+        faces = [] if crop == "none" else self.face_detector.detect(rgb)
+        if not faces:
+            if crop == "detect":
+                raise UserError(f"{path or 'image'}: no face found (use --crop none for an already cropped face)")
+            prob = float(self.score_crops([rgb])[0])
+            mode = "none" if crop == "none" else "whole-image"
+            h, w = rgb.shape[:2]
+            return ImageResult(prob, self.threshold, path=path, crop=mode,
+                               faces=[FaceScore(0, (0.0, 0.0, float(w), float(h)), prob)])
+        probs = self.score_crops([crop_face(rgb, f.box, self.margin, self.size) for f in faces])
+        scores = [FaceScore(0, f.box, float(p), person=i) for i, (f, p) in enumerate(zip(faces, probs))]
+        return ImageResult(self.video_aggregate(probs.tolist()), self.threshold, path=path, crop="detect",
+                           faces=scores)
+
+    def predict_video(self, path: str | Path, num_frames: int = 32) -> VideoResult:
+        """Sample frames, find and track faces, score them, aggregate per person and per video."""
+        info, frames = sample_frames(path, num_frames)
+        faces_per_frame, crops, n_frames = [], [], 0
+        for index, frame in frames:
+            n_frames += 1
+            faces = self.face_detector.detect(frame)
+            faces_per_frame.append((index, faces))
+            crops += [crop_face(frame, f.box, self.margin, self.size) for f in faces]
+        if n_frames == 0:
+            raise UserError(f"{path}: no frame could be decoded")
+        probs = iter(self.score_crops(crops).tolist())
+        prob_of = {(index, id(f)): next(probs) for index, faces in faces_per_frame for f in faces}
+        persons, scores = [], []
+        for p, tr in enumerate(track(faces_per_frame)):
+            frame_probs = [prob_of[(index, id(f))] for index, f in tr]
+            scores += [FaceScore(index, f.box, pr, person=p) for (index, f), pr in zip(tr, frame_probs)]
+            persons.append(PersonResult(self.face_aggregate(frame_probs), self.threshold, person=p,
+                                        faces=len(tr), frames=[i for i, _ in tr], frame_probabilities=frame_probs))
+        # Short tracks are mostly detector noise; they vote only when nobody else was seen.
+        steady = [pr for pr in persons if pr.faces >= self.min_person_share * n_frames] or persons
+        video_prob = self.video_aggregate([pr.fake_probability for pr in steady]) if steady else None
+        return VideoResult(video_prob, self.threshold, path=str(path), frames=n_frames, total_frames=info.frames,
+                           fps=info.fps, faces=scores, persons=persons)

@@ -1,0 +1,111 @@
+"""Evaluation on a folder of face crops or on a video root (FF++ layout), per manipulation method.
+
+Frame-level metrics score every face; video-level metrics score each video's
+verdict. ``exclude`` drops the groups a run trained or validated on (its
+``splits.json``), so what is reported is held out.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import write_text_atomic
+from .data import LABELS, load_source
+from .detector import Detector
+from .errors import UserError
+from .layout import find_videos
+from .metrics import binary_report, plot_roc
+
+
+def excluded_groups(splits_json: str | Path | None, source: str) -> set[str]:
+    """Groups of ``source`` that a run used for training or validation."""
+    if not splits_json:
+        return set()
+    splits = json.loads(Path(splits_json).read_text())
+    prefix = f"{source}:"
+    return {g[len(prefix):] for part in ("train", "val") for g in splits.get(part, []) if g.startswith(prefix)}
+
+
+def _by_method(methods: list[str], labels, probs, videos, threshold) -> dict:
+    """Each manipulation method against all real samples, plus 'all'."""
+    methods, labels, probs = np.asarray(methods), np.asarray(labels), np.asarray(probs)
+    videos = np.asarray(videos)
+    out = {"all": binary_report(labels, probs, videos.tolist(), threshold)}
+    for method in sorted(set(methods[labels == 1].tolist())):
+        keep = (labels == 0) | (methods == method)
+        if method and keep.sum() < len(labels):
+            out[method] = binary_report(labels[keep], probs[keep], videos[keep].tolist(), threshold)
+    return out
+
+
+def evaluate_crops(detector: Detector, root: Path, source: str, exclude: set[str]) -> tuple[dict, dict]:
+    from tqdm import tqdm
+
+    from .crops import load_image
+
+    samples = [s for s in load_source(root, source) if s.group not in exclude]
+    if not samples:
+        raise UserError(f"{root}: no face crops left to evaluate")
+    probs = []
+    batch = max(1, detector.batch_size)
+    for i in tqdm(range(0, len(samples), batch), desc="score crops", file=sys.stderr, dynamic_ncols=True):
+        probs += detector.score_crops([load_image(s.path) for s in samples[i:i + batch]]).tolist()
+    labels = [s.label for s in samples]
+    report = _by_method([s.method for s in samples], labels, probs, [s.video for s in samples], detector.threshold)
+    return report, {f"{source} frames": (np.array(labels), np.array(probs))}
+
+
+def evaluate_videos(detector: Detector, root: Path, source: str, exclude: set[str], num_frames: int
+                    ) -> tuple[dict, dict]:
+    from tqdm import tqdm
+
+    items = [v for v in find_videos(root) if v.label in LABELS and v.group not in exclude]
+    if not items:
+        raise UserError(f"{root}: no labelled videos left to evaluate")
+    f_labels, f_probs, f_methods, f_videos = [], [], [], []
+    v_labels, v_probs, no_face = [], [], []
+    for item in tqdm(items, desc="score videos", unit="video", file=sys.stderr, dynamic_ncols=True):
+        try:
+            result = detector.predict_video(item.path, num_frames)
+        except UserError as exc:
+            print(f"skipped: {exc}", file=sys.stderr)
+            continue
+        label = LABELS.index(item.label)
+        for face in result.faces:
+            f_labels.append(label), f_probs.append(face.fake_probability)
+            f_methods.append(item.method), f_videos.append(item.video)
+        if result.fake_probability is None:
+            no_face.append(item.video)
+        else:
+            v_labels.append(label), v_probs.append(result.fake_probability)
+    report = _by_method(f_methods, f_labels, f_probs, f_videos, detector.threshold)
+    report["video_verdicts"] = binary_report(v_labels, v_probs, None, detector.threshold)
+    report["videos_without_face"] = no_face
+    curves = {f"{source} frames": (np.array(f_labels), np.array(f_probs)),
+              f"{source} videos": (np.array(v_labels), np.array(v_probs))}
+    return report, curves
+
+
+def evaluate(root: str | Path, checkpoint: str | Path | None = None, out: str | Path = "runs/eval",
+             source: str | None = None, exclude_splits: str | Path | None = None, num_frames: int = 32,
+             device: str = "auto", batch_size: int = 32) -> dict:
+    root = Path(root)
+    if not root.exists():
+        raise UserError(f"{root}: no such folder")
+    source = source or root.name
+    detector = Detector.from_checkpoint(checkpoint, device=device, batch_size=batch_size)
+    exclude = excluded_groups(exclude_splits, source)
+    crops = (root / "index.csv").is_file() or any((root / lab).is_dir() for lab in LABELS)
+    if crops and not find_videos(root):
+        report, curves = evaluate_crops(detector, root, source, exclude)
+    else:
+        report, curves = evaluate_videos(detector, root, source, exclude, num_frames)
+    report = {"data": str(root), "source": source, "checkpoint": str(checkpoint or "default"),
+              "architecture": detector.meta["architecture"], "excluded_groups": len(exclude), **report}
+    out = Path(out)
+    write_text_atomic(out / "report.json", json.dumps(report, indent=2))
+    plot_roc(curves, out / "roc.png", title=f"{detector.meta['architecture']} on {source}")
+    return report

@@ -1,0 +1,76 @@
+"""Shared fixtures: real data from ../shared/data when present, and generated media otherwise."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+FFPP = SHARED / "ffpp_c23"
+
+
+def _need_shared():
+    if not FFPP.is_dir():
+        pytest.skip(f"real FF++ videos not found at {FFPP} (../shared/data is absent)")
+
+
+@pytest.fixture(scope="session")
+def ffpp_root() -> Path:
+    _need_shared()
+    return FFPP
+
+
+@pytest.fixture(scope="session")
+def ffpp_fake_video(ffpp_root) -> Path:
+    return ffpp_root / "manipulated_sequences/Deepfakes/c23/videos/033_097.mp4"
+
+
+@pytest.fixture(scope="session")
+def ffpp_real_video(ffpp_root) -> Path:
+    return ffpp_root / "original_sequences/youtube/c23/videos/033.mp4"
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    from skimage import data
+
+    return data.astronaut()
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: int = 25) -> Path:
+    """Encode RGB frames as H.264 MP4 with PyAV."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def astronaut_frames(n: int = 40) -> list[np.ndarray]:
+    """A public-domain face drifting across a 320x240 canvas: frames with a real face in them."""
+    from skimage import data
+    import cv2
+
+    face = cv2.resize(data.astronaut(), (256, 256))
+    frames = []
+    for i in range(n):
+        canvas = np.full((240, 320, 3), 40, np.uint8)
+        x = 10 + i  # a smooth drift, as a person moves
+        canvas[0:240, x:x + 256] = face[8:248]
+        cv2.putText(canvas, str(i), (5, 230), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1)
+        frames.append(canvas)
+    return frames
+
+
+@pytest.fixture(scope="session")
+def face_video(tmp_path_factory) -> Path:
+    return write_video(tmp_path_factory.mktemp("video") / "astronaut.mp4", astronaut_frames())
