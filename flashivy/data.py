@@ -6,7 +6,6 @@ pair component, a DFDC source video. Splits are by group, never by frame.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,18 +74,6 @@ def split_by_group(samples: list[Sample], val_fraction: float = 0.2, seed: int =
     train = [s for s in samples if (s.source, s.group) not in val_groups]
     val = [s for s in samples if (s.source, s.group) in val_groups]
     return train, val
-
-
-def split_by_ffpp_json(samples: list[Sample], val_json: str | Path) -> tuple[list[Sample], list[Sample]]:
-    """Use an official FF++ split file (a JSON list of [target, source] pairs) as validation."""
-    pairs = json.loads(Path(val_json).read_text())
-    val_ids = {i for pair in pairs for i in pair}
-
-    def in_val(s: Sample) -> bool:
-        stem = s.video.split("_", 1)[-1] if s.method and s.method != "original" else s.video
-        return bool(set(stem.split("_")) & val_ids)
-
-    return [s for s in samples if not in_val(s)], [s for s in samples if in_val(s)]
 
 
 def describe(samples: list[Sample]) -> dict:
