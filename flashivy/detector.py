@@ -192,10 +192,10 @@ class Detector:
         if n_frames == 0:
             raise UserError(f"{path}: no frame could be decoded")
         probs = iter(self.score_crops(crops).tolist())
-        prob_of = {(index, id(f)): next(probs) for index, faces in faces_per_frame for f in faces}
+        prob_of = {(index, f.box): next(probs) for index, faces in faces_per_frame for f in faces}
         persons, scores = [], []
         for p, tr in enumerate(track(faces_per_frame)):
-            frame_probs = [prob_of[(index, id(f))] for index, f in tr]
+            frame_probs = [prob_of[(index, f.box)] for index, f in tr]
             scores += [FaceScore(index, f.box, pr, person=p) for (index, f), pr in zip(tr, frame_probs)]
             persons.append(PersonResult(self.face_aggregate(frame_probs), self.threshold, person=p,
                                         faces=len(tr), frames=[i for i, _ in tr], frame_probabilities=frame_probs))

@@ -58,13 +58,13 @@ def evaluate_crops(detector: Detector, root: Path, source: str, exclude: set[str
     return report, {f"{source} frames": (np.array(labels), np.array(probs))}
 
 
-def evaluate_videos(detector: Detector, root: Path, source: str, exclude: set[str], num_frames: int
+def evaluate_videos(detector: Detector, videos: list, source: str, exclude: set[str], num_frames: int
                     ) -> tuple[dict, dict]:
     from tqdm import tqdm
 
-    items = [v for v in find_videos(root) if v.label in LABELS and v.group not in exclude]
+    items = [v for v in videos if v.label in LABELS and v.group not in exclude]
     if not items:
-        raise UserError(f"{root}: no labelled videos left to evaluate")
+        raise UserError("no labelled videos left to evaluate")
     f_labels, f_probs, f_methods, f_videos = [], [], [], []
     v_labels, v_probs, no_face = [], [], []
     for item in tqdm(items, desc="score videos", unit="video", file=sys.stderr, dynamic_ncols=True):
@@ -98,11 +98,11 @@ def evaluate(root: str | Path, checkpoint: str | Path | None = None, out: str | 
     source = source or root.name
     detector = Detector.from_checkpoint(checkpoint, device=device, batch_size=batch_size)
     exclude = excluded_groups(exclude_splits, source)
-    crops = (root / "index.csv").is_file() or any((root / lab).is_dir() for lab in LABELS)
-    if crops and not find_videos(root):
-        report, curves = evaluate_crops(detector, root, source, exclude)
+    videos = find_videos(root)
+    if videos:
+        report, curves = evaluate_videos(detector, videos, source, exclude, num_frames)
     else:
-        report, curves = evaluate_videos(detector, root, source, exclude, num_frames)
+        report, curves = evaluate_crops(detector, root, source, exclude)
     report = {"data": str(root), "source": source, "checkpoint": str(checkpoint or "default"),
               "architecture": detector.meta["architecture"], "excluded_groups": len(exclude), **report}
     out = Path(out)

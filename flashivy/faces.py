@@ -45,10 +45,6 @@ class FaceDetector(ABC):
     def detect(self, image: np.ndarray) -> list[Face]:
         """All faces in ``image`` (H, W, 3 RGB uint8), best first."""
 
-    def largest(self, image: np.ndarray) -> Face | None:
-        faces = self.detect(image)
-        return max(faces, key=lambda f: f.area) if faces else None
-
 
 _REGISTRY: dict[str, Callable[..., FaceDetector]] = {}
 

@@ -8,8 +8,9 @@ from typing import Sequence
 import numpy as np
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+def calibrated_probs(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Fake probability ``sigmoid(logit / T)``."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits, float) / temperature))
 
 
 def eer(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -81,7 +82,7 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     logits, labels = np.asarray(logits, float), np.asarray(labels, float)
 
     def nll(log_t: float) -> float:
-        p = np.clip(_sigmoid(logits / np.exp(log_t)), 1e-7, 1 - 1e-7)
+        p = np.clip(calibrated_probs(logits, np.exp(log_t)), 1e-7, 1 - 1e-7)
         return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))
 
     result = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
@@ -104,10 +105,11 @@ def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | Path,
             continue
         fpr, tpr, _ = roc_curve(y, s)
         ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(y, s):.3f}, n={len(y)})")
-    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+    ax.plot([0, 1], [0, 1], "k:", lw=0.8, label="_chance")
     ax.set(xlabel="false positive rate (real called fake)", ylabel="true positive rate (fake caught)", title=title,
            xlim=(0, 1), ylim=(0, 1.01))
-    ax.legend(loc="lower right", fontsize=8)
+    if ax.lines[:-1]:
+        ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     path = Path(path)

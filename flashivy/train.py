@@ -23,7 +23,7 @@ from .checkpoint import save_checkpoint
 from .data import (LABELS, FaceDataset, Sample, balanced_weights, describe, group_rank, load_source,
                    split_by_group)
 from .errors import UserError
-from .metrics import binary_report, expected_calibration_error, fit_temperature, plot_roc
+from .metrics import binary_report, calibrated_probs, expected_calibration_error, fit_temperature, plot_roc
 from .models import create_model, model_spec
 
 
@@ -131,7 +131,7 @@ def predict_logits(model: nn.Module, loader, device: torch.device, amp: bool) ->
 
 def per_source_report(samples: list[Sample], logits: np.ndarray, temperature: float = 1.0,
                       threshold: float = 0.5) -> dict:
-    probs = 1 / (1 + np.exp(-logits / temperature))
+    probs = calibrated_probs(logits, temperature)
     report = {}
     for source in sorted({s.source for s in samples}):
         idx = [i for i, s in enumerate(samples) if s.source == source]
@@ -334,8 +334,8 @@ def finalize(cfg: TrainConfig, best_path: Path, val_s: list[Sample], test_s: lis
     temperature = fit_temperature(val_logits, val_labels)
     calibration = {
         "temperature": temperature,
-        "val_ece_before": expected_calibration_error(val_labels, 1 / (1 + np.exp(-val_logits))),
-        "val_ece_after": expected_calibration_error(val_labels, 1 / (1 + np.exp(-val_logits / temperature))),
+        "val_ece_before": expected_calibration_error(val_labels, calibrated_probs(val_logits)),
+        "val_ece_after": expected_calibration_error(val_labels, calibrated_probs(val_logits, temperature)),
     }
     test_logits = logits_of(test_s)
     test_report = per_source_report(test_s, test_logits, temperature)
@@ -344,7 +344,7 @@ def finalize(cfg: TrainConfig, best_path: Path, val_s: list[Sample], test_s: lis
                 val=per_source_report(val_s, val_logits, temperature), test=test_report)
     save_checkpoint(best_path, model, meta)
     out = Path(cfg.out)
-    probs = 1 / (1 + np.exp(-test_logits / temperature))
+    probs = calibrated_probs(test_logits, temperature)
     curves = {}
     for source in sorted({s.source for s in test_s}):
         idx = [i for i, s in enumerate(test_s) if s.source == source]
