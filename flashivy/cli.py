@@ -70,15 +70,16 @@ def cmd_faces(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sources(pairs: list[str] | None) -> dict[str, str] | None:
+def _sources(pairs: list[str] | None) -> dict[str, list[str]] | None:
+    """``NAME=PATH`` flags to ``{name: [paths]}``; a repeated name gathers several folders into one source."""
     if not pairs:
         return None
-    out = {}
+    out: dict[str, list[str]] = {}
     for pair in pairs:
         name, sep, path = pair.partition("=")
         if not sep:
             name, path = Path(pair).name, pair
-        out[name] = path
+        out.setdefault(name, []).append(path)
     return out
 
 
@@ -139,6 +140,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                       args.batch_size)
     print(json.dumps(report, indent=2))
     print(f"wrote {args.out}/report.json and {args.out}/roc.png", file=sys.stderr)
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .explain import explain_image, explain_video
+
+    detector = _detector(args)
+    if args.image:
+        written = [explain_image(detector, args.image, args.out, args.method, args.crop)]
+    else:
+        written = explain_video(detector, args.video, args.out, args.frames, args.method, args.mp4)
+    for path in written:
+        print(path)
     return 0
 
 
@@ -228,12 +242,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.set_defaults(func=cmd_predict)
 
+    from .explain import CAM_METHODS
+
+    p = sub.add_parser("explain", help="heatmaps: image overlays; video contact sheet, per-frame plot, MP4")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--image", type=Path)
+    what.add_argument("--video", type=Path)
+    p.add_argument("--out", default="explain", type=Path, help="output folder (default explain/)")
+    p.add_argument("--method", default="gradcam", choices=CAM_METHODS)
+    p.add_argument("--crop", default="auto", choices=["auto", "detect", "none"])
+    p.add_argument("--mp4", action="store_true", help="with --video: also an annotated MP4, boxes coloured by score")
+    p.set_defaults(threshold=None)
+    _add_model_args(p)
+    p.set_defaults(func=cmd_explain)
+
     p = sub.add_parser("evaluate", help="metrics on face crops or a labelled video root")
     p.add_argument("data", type=Path, help="crop folder (index.csv or real/ fake/) or video root (FF++ layout)")
     p.add_argument("--out", default="runs/eval", type=Path, help="report.json and roc.png go here")
     p.add_argument("--source", help="data source name used in a run's splits.json (default: folder name)")
-    p.add_argument("--exclude", type=Path, metavar="SPLITS_JSON",
-                   help="drop the groups a training run used (its splits.json train and val)")
+    p.add_argument("--exclude", type=Path, metavar="SPLITS_JSON", action="append",
+                   help="drop the groups a training run used (its splits.json train and val); repeatable")
     p.set_defaults(threshold=None)
     _add_model_args(p)
     p.set_defaults(func=cmd_evaluate)

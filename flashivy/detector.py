@@ -84,6 +84,7 @@ class VideoResult(Verdict):
     fps: float = 0.0
     faces: list[FaceScore] = field(default_factory=list)
     persons: list[PersonResult] = field(default_factory=list)
+    crops: list[np.ndarray] = field(default_factory=list, repr=False)  # aligned with faces, when kept
 
 
 def iou(a: tuple, b: tuple) -> float:
@@ -180,8 +181,11 @@ class Detector:
         return ImageResult(self.video_aggregate(probs.tolist()), self.threshold, path=path, crop="detect",
                            faces=scores)
 
-    def predict_video(self, path: str | Path, num_frames: int = 32) -> VideoResult:
-        """Sample frames, find and track faces, score them, aggregate per person and per video."""
+    def predict_video(self, path: str | Path, num_frames: int = 32, keep_crops: bool = False) -> VideoResult:
+        """Sample frames, find and track faces, score them, aggregate per person and per video.
+
+        ``keep_crops`` keeps the face crops in the result (aligned with ``faces``) for explanations.
+        """
         info, frames = sample_frames(path, num_frames)
         faces_per_frame, crops, n_frames = [], [], 0
         for index, frame in frames:
@@ -191,16 +195,18 @@ class Detector:
             crops += [crop_face(frame, f.box, self.margin, self.size) for f in faces]
         if n_frames == 0:
             raise UserError(f"{path}: no frame could be decoded")
-        probs = iter(self.score_crops(crops).tolist())
-        prob_of = {(index, f.box): next(probs) for index, faces in faces_per_frame for f in faces}
-        persons, scores = [], []
+        keys = [(index, f.box) for index, faces in faces_per_frame for f in faces]
+        prob_of = dict(zip(keys, self.score_crops(crops).tolist()))
+        crop_of = dict(zip(keys, crops)) if keep_crops else {}
+        persons, scores, kept = [], [], []
         for p, tr in enumerate(track(faces_per_frame)):
             frame_probs = [prob_of[(index, f.box)] for index, f in tr]
             scores += [FaceScore(index, f.box, pr, person=p) for (index, f), pr in zip(tr, frame_probs)]
+            kept += [crop_of[(index, f.box)] for index, f in tr] if keep_crops else []
             persons.append(PersonResult(self.face_aggregate(frame_probs), self.threshold, person=p,
                                         faces=len(tr), frames=[i for i, _ in tr], frame_probabilities=frame_probs))
         # Short tracks are mostly detector noise; they vote only when nobody else was seen.
         steady = [pr for pr in persons if pr.faces >= self.min_person_share * n_frames] or persons
         video_prob = self.video_aggregate([pr.fake_probability for pr in steady]) if steady else None
         return VideoResult(video_prob, self.threshold, path=str(path), frames=n_frames, total_frames=info.frames,
-                           fps=info.fps, faces=scores, persons=persons)
+                           fps=info.fps, faces=scores, persons=persons, crops=kept)

@@ -20,13 +20,14 @@ from .layout import find_videos
 from .metrics import binary_report, plot_roc
 
 
-def excluded_groups(splits_json: str | Path | None, source: str) -> set[str]:
-    """Groups of ``source`` that a run used for training or validation."""
-    if not splits_json:
-        return set()
-    splits = json.loads(Path(splits_json).read_text())
+def excluded_groups(splits_files: list[str | Path] | None, source: str) -> set[str]:
+    """Groups of ``source`` that any of the runs used for training or validation."""
     prefix = f"{source}:"
-    return {g[len(prefix):] for part in ("train", "val") for g in splits.get(part, []) if g.startswith(prefix)}
+    out: set[str] = set()
+    for path in splits_files or []:
+        splits = json.loads(Path(path).read_text())
+        out |= {g[len(prefix):] for part in ("train", "val") for g in splits.get(part, []) if g.startswith(prefix)}
+    return out
 
 
 def _by_method(methods: list[str], labels, probs, videos, threshold) -> dict:
@@ -90,7 +91,7 @@ def evaluate_videos(detector: Detector, videos: list, source: str, exclude: set[
 
 
 def evaluate(root: str | Path, checkpoint: str | Path | None = None, out: str | Path = "runs/eval",
-             source: str | None = None, exclude_splits: str | Path | None = None, num_frames: int = 32,
+             source: str | None = None, exclude_splits: list[str | Path] | None = None, num_frames: int = 32,
              device: str = "auto", batch_size: int = 32) -> dict:
     root = Path(root)
     if not root.exists():

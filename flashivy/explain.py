@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from .detector import Detector
 from .errors import UserError
-from .models import get_layer, model_spec
+
+if TYPE_CHECKING:  # the CLI imports this module for CAM_METHODS: keep torch out of its start-up
+    from .detector import Detector
 
 CAM_METHODS = ("gradcam", "gradcam++", "hirescam", "xgradcam", "layercam", "eigencam")
 
@@ -26,10 +27,12 @@ def _cam_class(method: str):
 def face_heatmap(detector: Detector, crop: np.ndarray, method: str = "gradcam") -> tuple[np.ndarray, np.ndarray]:
     """``(cam in [0, 1] (H, W), RGB overlay)`` of the evidence for *fake* in one face crop."""
     import cv2
+    import torch
     from pytorch_grad_cam.utils.image import show_cam_on_image
     from pytorch_grad_cam.utils.model_targets import BinaryClassifierOutputTarget
 
     from .data import to_tensor
+    from .models import get_layer, model_spec
 
     size = detector.size
     crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA) if crop.shape[:2] != (size, size) else crop
@@ -52,6 +55,7 @@ def plot_real_vs_fake(real_path: str | Path, fake_path: str | Path, out: str | P
 
     from .atomic import atomic_path
     from .crops import load_image
+    from .detector import Detector
     from .faces import crop_face
 
     detector = Detector.from_checkpoint(checkpoint, device="cpu")
@@ -77,3 +81,105 @@ def plot_real_vs_fake(real_path: str | Path, fake_path: str | Path, out: str | P
         fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return Path(out)
+
+
+def _score_colour(prob: float) -> tuple[int, int, int]:
+    """Green for real through red for fake (RGB)."""
+    return int(255 * prob), int(255 * (1 - prob)), 0
+
+
+def explain_image(detector: Detector, path: str | Path, out_dir: str | Path, method: str = "gradcam",
+                  crop: str = "auto") -> Path:
+    """``<stem>_explain.png``: each face (or the whole image) with its heatmap and fake probability."""
+    from .crops import load_image
+    from .faces import crop_face
+    from .sheets import contact_sheet, save_png
+
+    rgb = load_image(path)
+    result = detector.predict_image(rgb, crop=crop)
+    tiles, captions = [], []
+    for face in result.faces:
+        face_crop = rgb if result.crop != "detect" else crop_face(rgb, face.box, detector.margin, detector.size)
+        _, overlay = face_heatmap(detector, face_crop, method)
+        tiles += [face_crop, overlay]
+        captions += [f"face {face.person}", f"{method} p={face.fake_probability:.3f}"]
+    out = Path(out_dir) / f"{Path(path).stem}_explain.png"
+    save_png(out, contact_sheet(tiles, captions, cols=min(len(tiles), 6), tile=224, caption_height=18))
+    return out
+
+
+def plot_frame_probabilities(result, path: str | Path) -> Path:
+    """Per-frame fake probability of each person, with the decision threshold."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .atomic import atomic_path
+
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    for person in result.persons:
+        seconds = [f / result.fps for f in person.frames]
+        ax.plot(seconds, person.frame_probabilities, "o-", ms=3,
+                label=f"person {person.person}: {person.prediction} ({person.fake_probability:.2f})")
+    ax.axhline(result.threshold, color="k", ls=":", lw=0.8, label=f"threshold {result.threshold:.2f}")
+    ax.set(xlabel="time (s)", ylabel="fake probability", ylim=(-0.02, 1.02),
+           title=f"{Path(result.path).name}: {result.prediction or 'no face'}")
+    ax.legend(fontsize=7, loc="best")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(Path(path)) as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def annotate_video(source: str | Path, result, out: str | Path) -> Path:
+    """An H.264 copy of ``source`` with each person's latest box coloured by its fake probability."""
+    import av
+    import cv2
+
+    from .atomic import atomic_path
+    from .video import iter_frames, probe
+
+    by_frame: dict[int, list] = {}
+    for face in result.faces:
+        by_frame.setdefault(face.frame, []).append(face)
+    latest: dict[int, object] = {}
+    info = probe(source)
+    with atomic_path(Path(out)) as tmp, av.open(str(tmp), "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=round(info.fps) or 25)
+        stream.width, stream.height, stream.pix_fmt = info.width - info.width % 2, info.height - info.height % 2, "yuv420p"
+        for index, frame in iter_frames(source, list(range(info.frames))):
+            latest.update({f.person: f for f in by_frame.get(index, [])})
+            frame = np.ascontiguousarray(frame[: stream.height, : stream.width])
+            for face in latest.values():
+                x0, y0, x1, y1 = map(int, face.box)
+                colour = _score_colour(face.fake_probability)
+                cv2.rectangle(frame, (x0, y0), (x1, y1), colour, 2)
+                cv2.putText(frame, f"{face.person}: {face.fake_probability:.2f}", (x0, max(12, y0 - 6)),
+                            cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return Path(out)
+
+
+def explain_video(detector: Detector, path: str | Path, out_dir: str | Path, num_frames: int = 32,
+                  method: str = "gradcam", mp4: bool = False) -> list[Path]:
+    """A contact sheet of the sampled faces with heatmaps, a per-frame probability plot, optionally an MP4."""
+    from .sheets import contact_sheet, save_png
+
+    result = detector.predict_video(path, num_frames, keep_crops=True)
+    out_dir, stem = Path(out_dir), Path(path).stem
+    written = [plot_frame_probabilities(result, out_dir / f"{stem}_frames.png")]
+    if result.faces:
+        order = sorted(range(len(result.faces)), key=lambda i: (result.faces[i].frame, result.faces[i].person))
+        tiles = [face_heatmap(detector, result.crops[i], method)[1] for i in order]
+        captions = [f"f{result.faces[i].frame} p{result.faces[i].person} {result.faces[i].fake_probability:.2f}"
+                    for i in order]
+        written.append(save_png(out_dir / f"{stem}_faces.png", contact_sheet(tiles, captions, cols=8, tile=128)))
+    if mp4:
+        written.append(annotate_video(path, result, out_dir / f"{stem}_annotated.mp4"))
+    return written

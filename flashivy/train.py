@@ -32,7 +32,7 @@ class TrainConfig:
     """A training recipe. ``configs/*.json`` hold one per shipped model."""
 
     model: str = "efficientnet_lite0"
-    sources: dict[str, str] = field(default_factory=dict)  # name -> crop folder or index.csv
+    sources: dict[str, str | list[str]] = field(default_factory=dict)  # name -> crop folder(s) or index.csv
     group_fraction: dict[str, float] = field(default_factory=dict)  # name -> share of its groups to use
     out: str = "runs/default"
     pretrained: bool = True
@@ -198,7 +198,8 @@ def train(cfg: TrainConfig) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    samples = [s for name, path in sorted(cfg.sources.items()) for s in load_source(path, name)
+    samples = [s for name, paths in sorted(cfg.sources.items())
+               for path in ([paths] if isinstance(paths, str) else paths) for s in load_source(path, name)
                if group_rank(s.group, -1) < rank_cut(cfg.group_fraction.get(name, 1.0))]
     train_s, val_s, test_s = three_way_split(samples, cfg)
     val_eval = _cap(val_s, cfg.max_val_per_source, cfg.seed)

@@ -20,11 +20,13 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("src", type=Path)
     p.add_argument("dst", type=Path)
-    p.add_argument("--group-fraction", type=float, default=1.0)
+    p.add_argument("--group-fraction", type=float, default=1.0, help="keep groups ranked below this share")
+    p.add_argument("--skip-fraction", type=float, default=0.0,
+                   help="and at or above this share (to pack a second slice that travels separately)")
     p.add_argument("--quality", type=int, default=85)
     args = p.parse_args()
-    cut = rank_cut(args.group_fraction)
-    rows = [r for r in read_index(args.src / INDEX_NAME) if r.path and group_rank(r.group, -1) < cut]
+    low, cut = rank_cut(args.skip_fraction) if args.skip_fraction else "", rank_cut(args.group_fraction)
+    rows = [r for r in read_index(args.src / INDEX_NAME) if r.path and low <= group_rank(r.group, -1) < cut]
     for r in rows:
         out = args.dst / r.path
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -41,3 +41,22 @@ def test_heatmap_points_at_the_manipulated_face(astronaut):
     assert heat.shape == (224, 224) and overlay.shape == (224, 224, 3)
     centre = heat[56:168, 56:168].mean()
     assert centre > heat.mean()  # the evidence sits on the face, not the background
+
+
+def test_explain_command_image_and_video(tmp_path, face_video, astronaut):
+    from flashivy.cli import main
+    from flashivy.video import probe
+
+    img = tmp_path / "astronaut.jpg"
+    cv2.imwrite(str(img), astronaut[..., ::-1])
+    out = tmp_path / "ex"
+    assert main(["explain", "--image", str(img), "--out", str(out), "--device", "cpu"]) == 0
+    sheet = cv2.imread(str(out / "astronaut_explain.png"))
+    assert sheet is not None and sheet.shape[1] >= 2 * 224  # the face and its heatmap
+    assert main(["explain", "--video", str(face_video), "--out", str(out), "--frames", "6", "--mp4",
+                 "--method", "gradcam++", "--device", "cpu"]) == 0
+    assert cv2.imread(str(out / "astronaut_frames.png")) is not None
+    faces = cv2.imread(str(out / "astronaut_faces.png"))
+    assert faces is not None and faces.shape[1] > 6 * 128  # six tiles in a row
+    annotated = probe(out / "astronaut_annotated.mp4")
+    assert annotated.frames == probe(face_video).frames
