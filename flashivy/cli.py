@@ -70,6 +70,13 @@ def cmd_faces(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_pair(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep:
+        raise UserError(f"expected NAME=PATH, got {text!r}")
+    return name, value
+
+
 def _sources(pairs: list[str] | None) -> dict[str, list[str]] | None:
     """``NAME=PATH`` flags to ``{name: [paths]}``; a repeated name gathers several folders into one source."""
     if not pairs:
@@ -89,7 +96,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides = dict(model=args.model, sources=_sources(args.data), out=args.out, epochs=args.epochs,
                      batch_size=args.batch_size, samples_per_epoch=args.samples_per_epoch, lr=args.lr,
                      seed=args.seed, workers=args.workers, device=args.device,
-                     time_limit_min=args.time_limit)
+                     time_limit_min=args.time_limit,
+                     official_splits=dict(_parse_pair(x) for x in args.official_splits) if args.official_splits else None)
     cfg = TrainConfig.from_file(args.config, **overrides) if args.config else TrainConfig(
         **{k: v for k, v in overrides.items() if v is not None})
     report = train(cfg)
@@ -228,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="data loader processes")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--time-limit", type=float, metavar="MIN", help="start no epoch past this many minutes")
+    p.add_argument("--official-splits", action="append", metavar="NAME=DIR",
+                   help="split source NAME by FF++'s official DIR/{train,val,test}.json instead of by hash")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("predict", help="REAL/FAKE verdicts on images and videos")

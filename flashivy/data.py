@@ -6,6 +6,7 @@ pair component, a DFDC source video. Splits are by group, never by frame.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,28 @@ def split_by_group(samples: list[Sample], val_fraction: float = 0.2, seed: int =
     train = [s for s in samples if (s.source, s.group) not in val_groups]
     val = [s for s in samples if (s.source, s.group) in val_groups]
     return train, val
+
+
+def split_by_official_lists(samples: list[Sample], split_dir: str | Path) -> dict[str, list[Sample]]:
+    """Use FF++'s official ``train.json`` / ``val.json`` / ``test.json`` (lists of [target, source] ids).
+
+    A video goes where its ids are listed (val and test win over train); ids in no list go to train.
+    """
+    split_dir = Path(split_dir)
+    where: dict[str, str] = {}
+    for name in ("train", "val", "test"):
+        path = split_dir / f"{name}.json"
+        if not path.is_file():
+            raise UserError(f"{path}: official split file not found")
+        for pair in json.loads(path.read_text()):
+            for vid in pair:
+                where[str(vid)] = name if where.get(str(vid)) in (None, "train") else where[str(vid)]
+    parts: dict[str, list[Sample]] = {"train": [], "val": [], "test": []}
+    for s in samples:
+        stem = s.video[len(s.method) + 1:] if s.method and s.video.startswith(s.method + "_") else s.video
+        names = {where.get(i, "train") for i in stem.split("_")}
+        parts["test" if "test" in names else "val" if "val" in names else "train"].append(s)
+    return parts
 
 
 def describe(samples: list[Sample]) -> dict:

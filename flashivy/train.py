@@ -21,7 +21,7 @@ from torch import nn
 from .atomic import atomic_path, write_text_atomic
 from .checkpoint import save_checkpoint
 from .data import (LABELS, FaceDataset, Sample, balanced_weights, describe, group_rank, load_source,
-                   split_by_group)
+                   split_by_group, split_by_official_lists)
 from .errors import UserError
 from .metrics import binary_report, calibrated_probs, expected_calibration_error, fit_temperature, plot_roc
 from .models import create_model, model_spec
@@ -34,6 +34,7 @@ class TrainConfig:
     model: str = "efficientnet_lite0"
     sources: dict[str, str | list[str]] = field(default_factory=dict)  # name -> crop folder(s) or index.csv
     group_fraction: dict[str, float] = field(default_factory=dict)  # name -> share of its groups to use
+    official_splits: dict[str, str] = field(default_factory=dict)  # name -> folder of FF++ {train,val,test}.json
     out: str = "runs/default"
     pretrained: bool = True
     epochs: int = 10
@@ -83,8 +84,14 @@ def seed_everything(seed: int) -> None:
 
 
 def three_way_split(samples: list[Sample], cfg: TrainConfig):
-    rest, test = split_by_group(samples, cfg.test_fraction, seed=cfg.seed)
+    """Train / val / test by group; sources with official split lists follow those instead."""
+    listed = [s for s in samples if s.source in cfg.official_splits]
+    rest, test = split_by_group([s for s in samples if s.source not in cfg.official_splits], cfg.test_fraction,
+                                seed=cfg.seed)
     train, val = split_by_group(rest, cfg.val_fraction / (1 - cfg.test_fraction), seed=cfg.seed + 1)
+    for source, split_dir in sorted(cfg.official_splits.items()):
+        parts = split_by_official_lists([s for s in listed if s.source == source], split_dir)
+        train, val, test = train + parts["train"], val + parts["val"], test + parts["test"]
     return train, val, test
 
 

@@ -56,3 +56,17 @@ def test_short_training_run_and_resume(tmp_path):
     train(cfg)
     rows = (run / "log.csv").read_text().splitlines()
     assert len(rows) == 1 + 3 and rows[-1].startswith("3,")
+
+
+def test_official_ffpp_split_lists(tmp_path):
+    from flashivy.data import split_by_official_lists
+
+    for name, pairs in (("train", [["000", "003"]]), ("val", [["001", "002"]]), ("test", [["004", "005"]])):
+        (tmp_path / f"{name}.json").write_text(json.dumps(pairs))
+    videos = [("000", ""), ("Deepfakes_000_003", "Deepfakes"), ("002", ""), ("Deepfakes_002_001", "Deepfakes"),
+              ("Deepfakes_004_005", "Deepfakes"), ("999", "")]
+    samples = [Sample(path=None, label=int(bool(m)), video=v, group=v, source="ffpp", method=m) for v, m in videos]
+    parts = split_by_official_lists(samples, tmp_path)
+    assert [s.video for s in parts["train"]] == ["000", "Deepfakes_000_003", "999"]
+    assert [s.video for s in parts["val"]] == ["002", "Deepfakes_002_001"]
+    assert [s.video for s in parts["test"]] == ["Deepfakes_004_005"]
