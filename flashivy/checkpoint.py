@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from .atomic import atomic_path
 from .errors import UserError
+
+if TYPE_CHECKING:
+    from torch import nn
 
 META_KEY = "flashivy"
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -22,7 +23,7 @@ DEFAULT_CHECKPOINT = PACKAGE_DIR.parent / "models" / "flashivy_default.safetenso
 CHECKSUMS = DEFAULT_CHECKPOINT.parent / "SHA256SUMS"
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, meta: dict[str, Any]) -> Path:
+def save_checkpoint(path: str | Path, model: "nn.Module", meta: dict[str, Any]) -> Path:
     """Write ``model``'s weights and ``meta`` (JSON-serialisable) atomically."""
     from safetensors.torch import save_file
 
@@ -36,7 +37,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, meta: dict[str, Any]) ->
 def read_metadata(path: str | Path) -> dict[str, Any]:
     from safetensors import safe_open
 
-    with safe_open(str(path), framework="pt") as fh:
+    with safe_open(str(path), framework="numpy") as fh:
         raw = (fh.metadata() or {}).get(META_KEY)
     if raw is None:
         raise UserError(f"{path}: not a flashivy checkpoint (no metadata)")
@@ -51,9 +52,10 @@ def sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def verify_shipped(path: Path) -> None:
-    """Shipped weights must match the SHA-256 recorded in the repository."""
-    if not CHECKSUMS.exists():
+def verify_if_shipped(path: Path) -> None:
+    """Shipped weights (files in ``models/``) must match the SHA-256 recorded in the repository."""
+    path = path.resolve()
+    if path.parent != DEFAULT_CHECKPOINT.parent or not CHECKSUMS.exists():
         return
     sums = dict(reversed(line.split(maxsplit=1)) for line in CHECKSUMS.read_text().splitlines() if line.strip())
     expected = sums.get(path.name)
@@ -61,7 +63,7 @@ def verify_shipped(path: Path) -> None:
         raise UserError(f"{path}: SHA-256 does not match {CHECKSUMS.name}; the file is damaged or was replaced")
 
 
-def load_checkpoint(path: str | Path | None = None, device: str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+def load_checkpoint(path: str | Path | None = None, device: str = "cpu") -> tuple["nn.Module", dict[str, Any]]:
     """Model (in eval mode) and metadata from a checkpoint; the shipped default when ``path`` is None."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -71,8 +73,7 @@ def load_checkpoint(path: str | Path | None = None, device: str = "cpu") -> tupl
     path = Path(path) if path is not None else DEFAULT_CHECKPOINT
     if not path.is_file():
         raise UserError(f"{path}: no such checkpoint")
-    if path.resolve().parent == DEFAULT_CHECKPOINT.parent:
-        verify_shipped(path.resolve())
+    verify_if_shipped(path)
     try:
         meta = read_metadata(path)
         state = load_file(str(path), device=device)

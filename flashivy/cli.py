@@ -105,11 +105,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _detector(args: argparse.Namespace):
+def _detector(args: argparse.Namespace, backend: str | None = None):
     from .detector import Detector
 
-    return Detector.from_checkpoint(args.checkpoint, device=args.device, batch_size=args.batch_size,
-                                    threshold=args.threshold)
+    return Detector.from_checkpoint(args.checkpoint, device=args.device, backend=backend or args.backend,
+                                    batch_size=args.batch_size, threshold=args.threshold)
 
 
 def _print_verdict(result) -> None:
@@ -122,9 +122,18 @@ def _print_verdict(result) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     if args.input:
+        from . import distributed
         from .batch import predict_batch
+        from .runtime import resolve_device
 
-        return predict_batch(_detector(args), args.input, args.json, args.crop, args.frames)
+        world = distributed.init("cpu")  # gloo: the ranks only exchange a few small objects
+        if world.distributed and resolve_device(args.device).startswith("cuda"):
+            args.device = f"cuda:{world.local_rank}"
+        try:
+            return predict_batch(_detector(args), args.input, args.json, args.crop, args.frames, world,
+                                 args.timeout)
+        finally:
+            distributed.shutdown()
     detector = _detector(args)
     if args.image:
         result = detector.predict_image(args.image, crop=args.crop)
@@ -145,7 +154,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate
 
     report = evaluate(args.data, args.checkpoint, args.out, args.source, args.exclude, args.frames, args.device,
-                      args.batch_size)
+                      args.batch_size, args.backend)
     print(json.dumps(report, indent=2))
     print(f"wrote {args.out}/report.json and {args.out}/roc.png", file=sys.stderr)
     return 0
@@ -154,11 +163,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     from .explain import explain_image, explain_video
 
-    detector = _detector(args)
+    detector = _detector(args, backend="torch")  # Grad-CAM needs gradients
     if args.image:
-        written = [explain_image(detector, args.image, args.out, args.method, args.crop)]
+        written = [explain_image(detector, args.image, args.out, args.method, args.crop)[1]]
     else:
-        written = explain_video(detector, args.video, args.out, args.frames, args.method, args.mp4)
+        written = explain_video(detector, args.video, args.out, args.frames, args.method, args.mp4)[1]
     for path in written:
         print(path)
     return 0
@@ -167,7 +176,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", type=Path, help="a .safetensors checkpoint (default: the shipped model)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"],
+                   help="auto: ONNX Runtime on the CPU when the checkpoint has a matching .onnx export")
+    p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--frames", type=int, default=DEFAULT_FRAMES, help="frames sampled per video")
 
 
@@ -175,6 +186,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     return run_demo()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .web import Limits, serve
+
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: serving on {args.host}: anyone who can reach this machine can use the page",
+              file=sys.stderr)
+    serve(args.host, args.port, args.checkpoint, Limits(args.max_upload_mb, args.max_video_seconds),
+          args.concurrency, args.queue_size)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .runtime import export_onnx
+
+    print(export_onnx(args.checkpoint, args.out))
+    return 0
 
 
 def cmd_check_cuda(args: argparse.Namespace) -> int:
@@ -246,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--video", type=Path, help="one video: verdict per person and for the video")
     what.add_argument("--input", nargs="+", type=Path, help="files and folders (recursive), JSON Lines out")
     p.add_argument("--json", default="-", help="with --input: JSON Lines file, '-' for stdout (default)")
+    p.add_argument("--timeout", type=float, default=300, metavar="S",
+                   help="with --input: give up on a file after S seconds and record the error (default 300)")
     p.add_argument("--crop", default="auto", choices=["auto", "detect", "none"],
                    help="detect faces (detect), take the image as a face (none), or detect with fallback (auto)")
     p.add_argument("--threshold", type=float, help="fake-probability threshold (default: the checkpoint's)")
@@ -278,6 +309,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the shipped model on a bundled public-domain face (image and video)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("serve", help="the web demo (Gradio) on http://127.0.0.1:7860")
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: this machine only)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--checkpoint", type=Path, help="a .safetensors checkpoint (default: the shipped model)")
+    p.add_argument("--max-upload-mb", type=float, default=100.0)
+    p.add_argument("--max-video-seconds", type=float, default=120.0)
+    p.add_argument("--concurrency", type=int, default=1, help="analyses run at once; the rest wait in a queue")
+    p.add_argument("--queue-size", type=int, default=16, help="waiting uploads beyond this are turned away")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("export", help="export a checkpoint to ONNX for the fast CPU path")
+    p.add_argument("checkpoint", type=Path, nargs="?", help="a .safetensors checkpoint (default: the shipped model)")
+    p.add_argument("-o", "--out", type=Path, help="output .onnx (default: beside the checkpoint)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("check-cuda", help="torch, CUDA and GPU details")
     p.set_defaults(func=cmd_check_cuda)

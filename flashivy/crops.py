@@ -65,18 +65,60 @@ def save_image(path: Path, rgb: np.ndarray, quality: int = 95) -> None:
             raise OSError(f"cannot write {path}")
 
 
-def load_image(path: str | Path) -> np.ndarray:
-    """Read an image file as RGB uint8 (EXIF orientation applied)."""
+MAX_IMAGE_PIXELS = 50_000_000  # 50 MP: any photo; refuses decompression bombs before decoding
+MIN_IMAGE_SIDE = 16  # below this there is no face to judge
+
+
+def open_image(path: str | Path):
+    """``PIL.Image.open`` without its decompression-bomb warning: our own limit below is the one that applies."""
+    import warnings
+
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(path)
+
+
+def load_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """Read an image file as RGB uint8, upright (EXIF orientation applied).
+
+    The size is checked from the header before any pixel is decoded. 16-bit
+    images are scaled to 8 bits, transparency is dropped, animations give
+    their first frame.
+    """
+    import warnings
+
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: no such file")
+    if not path.is_file():
+        raise UserError(f"{path}: not a regular file")
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings(), open_image(path) as img:
+            warnings.simplefilter("ignore")  # damaged files get one clear error below, not library warnings
+            width, height = img.size
+            if width * height > max_pixels:
+                raise UserError(f"{path}: {width}x{height} pixels is over the limit of "
+                                f"{max_pixels / 1e6:.0f} megapixels; refused without decoding")
+            if min(width, height) < MIN_IMAGE_SIDE:
+                raise UserError(f"{path}: {width}x{height} pixels is too small to judge "
+                                f"(at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE})")
             img = ImageOps.exif_transpose(img)
+            if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):  # 16-bit grey: keep the top 8 bits
+                grey = (np.asarray(img, np.uint32) >> 8).clip(0, 255).astype(np.uint8)
+                return np.ascontiguousarray(np.repeat(grey[..., None], 3, axis=2))
             return np.asarray(img.convert("RGB"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
+    except PermissionError:
+        raise UserError(f"{path}: permission denied") from None
+    except Image.DecompressionBombError as exc:
+        raise UserError(f"{path}: over the limit of {max_pixels / 1e6:.0f} megapixels ({exc}); "
+                        "refused without decoding") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise UserError(f"{path}: not a readable image ({exc})") from None
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"{path}: not a readable image ({reason})") from None
 
 
 def _label_dir(label: str | None) -> str:

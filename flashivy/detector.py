@@ -12,14 +12,15 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-import torch
 
-from .checkpoint import load_checkpoint
+from .checkpoint import DEFAULT_CHECKPOINT, read_metadata
 from .crops import load_image
-from .data import to_tensor
 from .errors import UserError
 from .faces import Face, create_detector, crop_face
-from .video import sample_frames
+from .metrics import calibrated_probs
+from .runtime import Scorer, TorchScorer, normalise, open_scorer
+from .timeouts import check
+from .video import prefetch, sample_frames
 
 Aggregate = Callable[[Sequence[float]], float]
 
@@ -120,10 +121,11 @@ def track(faces_per_frame: list[tuple[int, list[Face]]], min_iou: float = 0.3) -
 class Detector:
     """A loaded model plus the face pipeline it was trained with."""
 
-    def __init__(self, model: torch.nn.Module, meta: dict, device: str = "cpu", batch_size: int = 32,
-                 threshold: float | None = None, face_aggregate: Aggregate = mean_probability,
-                 video_aggregate: Aggregate = most_fake_person, min_person_share: float = 0.25):
-        self.model, self.meta, self.device, self.batch_size = model, meta, torch.device(device), batch_size
+    def __init__(self, scorer: Scorer, meta: dict, batch_size: int = 16, threshold: float | None = None,
+                 face_aggregate: Aggregate = mean_probability, video_aggregate: Aggregate = most_fake_person,
+                 min_person_share: float = 0.25, checkpoint: Path | None = None):
+        self.scorer, self.meta, self.batch_size, self.checkpoint = scorer, meta, batch_size, checkpoint
+        self._torch_model = None
         self.threshold = meta.get("threshold", 0.5) if threshold is None else threshold
         self.temperature = float(meta.get("temperature", 1.0))
         crop = meta["crop"]
@@ -134,11 +136,30 @@ class Detector:
         self.min_person_share = min_person_share
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path | None = None, device: str = "auto", **kwargs) -> "Detector":
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        model, meta = load_checkpoint(path, device=device)
-        return cls(model, meta, device=device, **kwargs)
+    def from_checkpoint(cls, path: str | Path | None = None, device: str = "auto", backend: str = "auto",
+                        **kwargs) -> "Detector":
+        """Load a checkpoint (the shipped default when ``path`` is None); see :func:`open_scorer` for backends."""
+        path = Path(path) if path is not None else DEFAULT_CHECKPOINT
+        if not path.is_file():
+            raise UserError(f"{path}: no such checkpoint")
+        scorer, _ = open_scorer(path, device, backend)
+        return cls(scorer, read_metadata(path), checkpoint=path, **kwargs)
+
+    @property
+    def model(self):
+        """The PyTorch model (Grad-CAM needs gradients); loaded on first use when scoring runs on ONNX."""
+        if isinstance(self.scorer, TorchScorer):
+            return self.scorer.model
+        if self._torch_model is None:
+            from .checkpoint import load_checkpoint
+
+            self._torch_model = load_checkpoint(self.checkpoint or DEFAULT_CHECKPOINT, device="cpu")[0]
+        return self._torch_model
+
+    @property
+    def device(self):
+        """Where :attr:`model` runs."""
+        return self.scorer.device if isinstance(self.scorer, TorchScorer) else "cpu"
 
     @property
     def face_detector(self):
@@ -146,7 +167,6 @@ class Detector:
             self._face_detector = create_detector(self._detector_name)
         return self._face_detector
 
-    @torch.inference_mode()
     def score_crops(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Calibrated fake probabilities of face crops (RGB uint8, any size)."""
         import cv2
@@ -156,10 +176,9 @@ class Detector:
             batch = [c if c.shape[:2] == (self.size, self.size)
                      else cv2.resize(c, (self.size, self.size), interpolation=cv2.INTER_AREA)
                      for c in crops[i:i + self.batch_size]]
-            x = torch.stack([to_tensor(c, self.meta["mean"], self.meta["std"]) for c in batch]).to(self.device)
-            logits = self.model(x.contiguous(memory_format=torch.channels_last)).float().squeeze(1)
-            out.append(torch.sigmoid(logits / self.temperature).cpu().numpy())
-        return np.concatenate(out) if out else np.zeros(0, np.float32)
+            logits = self.scorer.logits(normalise(batch, self.meta["mean"], self.meta["std"]))
+            out.append(calibrated_probs(logits, self.temperature))
+        return np.concatenate(out).astype(np.float32) if out else np.zeros(0, np.float32)
 
     def predict_image(self, image: str | Path | np.ndarray, crop: str = "auto") -> ImageResult:
         """Score one image: its faces (``detect``), the image as a face (``none``), or ``auto``."""
@@ -187,16 +206,20 @@ class Detector:
         ``keep_crops`` keeps the face crops in the result (aligned with ``faces``) for explanations.
         """
         info, frames = sample_frames(path, num_frames)
-        faces_per_frame, crops, n_frames = [], [], 0
-        for index, frame in frames:
+        faces_per_frame, crops, probs, n_frames = [], [], [], 0
+        for index, frame in prefetch(frames):
+            check()  # the per-file time limit of batch runs
             n_frames += 1
             faces = self.face_detector.detect(frame)
             faces_per_frame.append((index, faces))
             crops += [crop_face(frame, f.box, self.margin, self.size) for f in faces]
+            if len(crops) - len(probs) >= self.batch_size:  # score while the next frames decode
+                probs += self.score_crops(crops[len(probs):]).tolist()
         if n_frames == 0:
             raise UserError(f"{path}: no frame could be decoded")
+        probs += self.score_crops(crops[len(probs):]).tolist()
         keys = [(index, f.box) for index, faces in faces_per_frame for f in faces]
-        prob_of = dict(zip(keys, self.score_crops(crops).tolist()))
+        prob_of = dict(zip(keys, probs))
         crop_of = dict(zip(keys, crops)) if keep_crops else {}
         persons, scores, kept = [], [], []
         for p, tr in enumerate(track(faces_per_frame)):

@@ -165,6 +165,9 @@ class Downloader:
                     time.sleep(self.backoff * 2**attempt)
                     continue
                 raise UserError(f"{job.url}: connection dropped {self.retries + 1} times; rerun to resume") from None
+            except OSError as exc:  # disk full, file size limit, permissions: nothing to retry
+                raise UserError(f"{part}: cannot write ({exc.strerror or exc}); the partial file stays under "
+                                "its .part name: free some space and rerun to resume") from None
             size = part.stat().st_size
             if expected is not None and size < expected:
                 continue  # short read: resume from where it stopped

@@ -50,12 +50,23 @@ def evaluate_crops(detector: Detector, root: Path, source: str, exclude: set[str
     samples = [s for s in load_source(root, source) if s.group not in exclude]
     if not samples:
         raise UserError(f"{root}: no face crops left to evaluate")
-    probs = []
+    probs, scored, skipped = [], [], []
     batch = max(1, detector.batch_size)
     for i in tqdm(range(0, len(samples), batch), desc="score crops", file=sys.stderr, dynamic_ncols=True):
-        probs += detector.score_crops([load_image(s.path) for s in samples[i:i + batch]]).tolist()
-    labels = [s.label for s in samples]
-    report = _by_method([s.method for s in samples], labels, probs, [s.video for s in samples], detector.threshold)
+        images = []
+        for s in samples[i:i + batch]:
+            try:
+                images.append(load_image(s.path))
+                scored.append(s)
+            except UserError as exc:  # a bad file is reported and left out, the rest is still scored
+                print(f"skipped: {exc}", file=sys.stderr)
+                skipped.append(str(s.path))
+        probs += detector.score_crops(images).tolist() if images else []
+    if not scored:
+        raise UserError(f"{root}: none of the {len(samples)} face crops could be read")
+    labels = [s.label for s in scored]
+    report = _by_method([s.method for s in scored], labels, probs, [s.video for s in scored], detector.threshold)
+    report["skipped"] = skipped
     return report, {f"{source} frames": (np.array(labels), np.array(probs))}
 
 
@@ -67,12 +78,13 @@ def evaluate_videos(detector: Detector, videos: list, source: str, exclude: set[
     if not items:
         raise UserError("no labelled videos left to evaluate")
     f_labels, f_probs, f_methods, f_videos = [], [], [], []
-    v_labels, v_probs, no_face = [], [], []
+    v_labels, v_probs, no_face, skipped = [], [], [], []
     for item in tqdm(items, desc="score videos", unit="video", file=sys.stderr, dynamic_ncols=True):
         try:
             result = detector.predict_video(item.path, num_frames)
         except UserError as exc:
             print(f"skipped: {exc}", file=sys.stderr)
+            skipped.append(str(item.path))
             continue
         label = LABELS.index(item.label)
         for face in result.faces:
@@ -85,6 +97,7 @@ def evaluate_videos(detector: Detector, videos: list, source: str, exclude: set[
     report = _by_method(f_methods, f_labels, f_probs, f_videos, detector.threshold)
     report["video_verdicts"] = binary_report(v_labels, v_probs, None, detector.threshold)
     report["videos_without_face"] = no_face
+    report["skipped"] = skipped
     curves = {f"{source} frames": (np.array(f_labels), np.array(f_probs)),
               f"{source} videos": (np.array(v_labels), np.array(v_probs))}
     return report, curves
@@ -92,12 +105,12 @@ def evaluate_videos(detector: Detector, videos: list, source: str, exclude: set[
 
 def evaluate(root: str | Path, checkpoint: str | Path | None = None, out: str | Path = "runs/eval",
              source: str | None = None, exclude_splits: list[str | Path] | None = None, num_frames: int = 32,
-             device: str = "auto", batch_size: int = 32) -> dict:
+             device: str = "auto", batch_size: int = 16, backend: str = "auto") -> dict:
     root = Path(root)
     if not root.exists():
         raise UserError(f"{root}: no such folder")
     source = source or root.name
-    detector = Detector.from_checkpoint(checkpoint, device=device, batch_size=batch_size)
+    detector = Detector.from_checkpoint(checkpoint, device=device, backend=backend, batch_size=batch_size)
     exclude = excluded_groups(exclude_splits, source)
     videos = find_videos(root)
     if videos:

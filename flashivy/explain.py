@@ -9,7 +9,7 @@ import numpy as np
 from .errors import UserError
 
 if TYPE_CHECKING:  # the CLI imports this module for CAM_METHODS: keep torch out of its start-up
-    from .detector import Detector
+    from .detector import Detector, ImageResult, VideoResult
 
 CAM_METHODS = ("gradcam", "gradcam++", "hirescam", "xgradcam", "layercam", "eigencam")
 
@@ -58,7 +58,7 @@ def plot_real_vs_fake(real_path: str | Path, fake_path: str | Path, out: str | P
     from .detector import Detector
     from .faces import crop_face
 
-    detector = Detector.from_checkpoint(checkpoint, device="cpu")
+    detector = Detector.from_checkpoint(checkpoint, device="cpu", backend="torch")
     fig, axes = plt.subplots(2, 2, figsize=(7, 7.4))
     for col, (title, path) in enumerate((("given as real", real_path), ("given as fake", fake_path))):
         rgb = load_image(path)
@@ -89,8 +89,8 @@ def _score_colour(prob: float) -> tuple[int, int, int]:
 
 
 def explain_image(detector: Detector, path: str | Path, out_dir: str | Path, method: str = "gradcam",
-                  crop: str = "auto") -> Path:
-    """``<stem>_explain.png``: each face (or the whole image) with its heatmap and fake probability."""
+                  crop: str = "auto") -> tuple[ImageResult, Path]:
+    """The verdict and ``<stem>_explain.png``: each face (or the whole image) with its heatmap and probability."""
     from .crops import load_image
     from .faces import crop_face
     from .sheets import contact_sheet, save_png
@@ -105,7 +105,8 @@ def explain_image(detector: Detector, path: str | Path, out_dir: str | Path, met
         captions += [f"face {face.person}", f"{method} p={face.fake_probability:.3f}"]
     out = Path(out_dir) / f"{Path(path).stem}_explain.png"
     save_png(out, contact_sheet(tiles, captions, cols=min(len(tiles), 6), tile=224, caption_height=18))
-    return out
+    result.path = str(path)
+    return result, out
 
 
 def plot_frame_probabilities(result, path: str | Path) -> Path:
@@ -167,8 +168,8 @@ def annotate_video(source: str | Path, result, out: str | Path) -> Path:
 
 
 def explain_video(detector: Detector, path: str | Path, out_dir: str | Path, num_frames: int = 32,
-                  method: str = "gradcam", mp4: bool = False) -> list[Path]:
-    """A contact sheet of the sampled faces with heatmaps, a per-frame probability plot, optionally an MP4."""
+                  method: str = "gradcam", mp4: bool = False) -> tuple[VideoResult, list[Path]]:
+    """The verdict, a per-frame probability plot, a contact sheet of the faces with heatmaps, optionally an MP4."""
     from .sheets import contact_sheet, save_png
 
     result = detector.predict_video(path, num_frames, keep_crops=True)
@@ -182,4 +183,4 @@ def explain_video(detector: Detector, path: str | Path, out_dir: str | Path, num
         written.append(save_png(out_dir / f"{stem}_faces.png", contact_sheet(tiles, captions, cols=8, tile=128)))
     if mp4:
         written.append(annotate_video(path, result, out_dir / f"{stem}_annotated.mp4"))
-    return written
+    return result, written

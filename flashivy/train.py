@@ -1,8 +1,13 @@
 """Training: balanced sampling, augmentation, AMP on CUDA, resume, best-by-AUC, early stopping,
-temperature calibration, and a held-out test report.
+temperature calibration, a held-out test report, and data-parallel training under torchrun.
 
 The data are split by group into train / val / test. Val picks the best
 epoch and fits the temperature; test is only reported, never used to decide.
+
+Under ``torchrun --nproc_per_node N`` each rank trains on its part of every
+global batch (DDP averages the gradients), so ``batch_size`` is the effective
+batch whatever N is, the run draws the same samples as a single process, and a
+checkpoint resumes under any world size. Rank 0 alone writes files and logs.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import distributed
 from .atomic import atomic_path, write_text_atomic
 from .checkpoint import save_checkpoint
 from .data import (LABELS, FaceDataset, Sample, balanced_weights, describe, group_rank, load_source,
@@ -54,6 +60,7 @@ class TrainConfig:
     device: str = "auto"
     max_val_per_source: int = 4000  # cap validation cost per epoch
     time_limit_min: float = 0  # stop starting new epochs past this budget (0 = none)
+    record_seen: bool = False  # write seen.json: the sample indices each rank trained on (audits, tests)
 
     @classmethod
     def from_file(cls, path: str | Path, **overrides) -> "TrainConfig":
@@ -124,6 +131,27 @@ def _param_groups(model: nn.Module, cfg: TrainConfig):
     return [{"params": body, "lr": cfg.lr * scale}, {"params": head, "lr": cfg.lr}]
 
 
+class ShardedWeightedSampler(torch.utils.data.Sampler):
+    """The epoch's balanced draw (identical on every rank, seeded by epoch); each rank takes its
+    slice of every global batch, so the ranks' data are disjoint and together equal one process's."""
+
+    def __init__(self, weights: torch.Tensor, batches: int, batch_size: int, world: distributed.World, seed: int):
+        if batch_size % world.size:
+            raise UserError(f"batch size {batch_size} does not split over {world.size} processes")
+        self.weights, self.batches, self.batch_size, self.world, self.seed = weights, batches, batch_size, world, seed
+        self.per_rank = batch_size // world.size
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return self.batches * self.per_rank
+
+    def __iter__(self):
+        draw = torch.multinomial(self.weights, self.batches * self.batch_size, True,
+                                 generator=torch.Generator().manual_seed(self.seed * 1000 + self.epoch))
+        start = self.world.rank * self.per_rank
+        return iter(draw.view(self.batches, self.batch_size)[:, start:start + self.per_rank].reshape(-1).tolist())
+
+
 @torch.inference_mode()
 def predict_logits(model: nn.Module, loader, device: torch.device, amp: bool) -> np.ndarray:
     model.eval()
@@ -133,6 +161,19 @@ def predict_logits(model: nn.Module, loader, device: torch.device, amp: bool) ->
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
             logits = model(x).float().squeeze(1)
         out[idx.numpy()] = logits.cpu().numpy()
+    return out
+
+
+def predict_all(model: nn.Module, samples: list[Sample], cfg: TrainConfig, device: torch.device, amp: bool,
+                world: distributed.World) -> np.ndarray:
+    """Logits for ``samples``, each rank scoring its shard, gathered in order on every rank."""
+    spec = model_spec(cfg.model)
+    mine = distributed.shard(list(range(len(samples))), world)
+    ds = FaceDataset([samples[i] for i in mine], spec.input_size, spec.mean, spec.std, train=False)
+    part = predict_logits(model, _loader(ds, cfg.batch_size * 2, cfg.workers), device, amp) if mine else []
+    out = np.zeros(len(samples), np.float32)
+    for idx, logits in distributed.gather(world, (mine, np.asarray(part, np.float32))):
+        out[idx] = logits
     return out
 
 
@@ -191,13 +232,16 @@ def _bce(logits: np.ndarray, labels: np.ndarray) -> float:
 
 def train(cfg: TrainConfig) -> dict:
     """Run a recipe end to end; returns the final report (also written to ``out/report.json``)."""
-    from torch.utils.data import WeightedRandomSampler
     from tqdm import tqdm
 
     if not cfg.sources:
         raise UserError("no training data: give --data NAME=PATH (or a recipe with 'sources')")
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
+    world = distributed.init(device.type)
+    if device.type == "cuda":
+        device = torch.device("cuda", world.local_rank)
+    main = world.is_main
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     if device.type == "cuda":
@@ -212,15 +256,14 @@ def train(cfg: TrainConfig) -> dict:
     val_eval = _cap(val_s, cfg.max_val_per_source, cfg.seed)
     splits = {name: sorted({f"{s.source}:{s.group}" for s in part})
               for name, part in (("train", train_s), ("val", val_s), ("test", test_s))}
-    write_text_atomic(out / "splits.json", json.dumps(splits))
     data_summary = {"train": describe(train_s), "val": describe(val_s), "test": describe(test_s)}
-    print(json.dumps(data_summary), file=sys.stderr)
+    if main:
+        write_text_atomic(out / "splits.json", json.dumps(splits))
+        print(json.dumps(data_summary), file=sys.stderr)
 
     spec = model_spec(cfg.model)
     model = create_model(cfg.model, pretrained=cfg.pretrained).to(device).to(memory_format=torch.channels_last)
     train_ds = FaceDataset(train_s, spec.input_size, spec.mean, spec.std, train=True, seed=cfg.seed)
-    val_loader = _loader(FaceDataset(val_eval, spec.input_size, spec.mean, spec.std, train=False),
-                         cfg.batch_size * 2, cfg.workers)
     optimizer = torch.optim.AdamW(_param_groups(model, cfg), weight_decay=cfg.weight_decay)
     steps_per_epoch = cfg.samples_per_epoch // cfg.batch_size
     total = steps_per_epoch * cfg.epochs
@@ -228,7 +271,8 @@ def train(cfg: TrainConfig) -> dict:
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / max(1, warmup)) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
     loss_fn = nn.BCEWithLogitsLoss()
-    weights = torch.from_numpy(balanced_weights(train_s))
+    sampler = ShardedWeightedSampler(torch.as_tensor(balanced_weights(train_s), dtype=torch.double),
+                                     steps_per_epoch, cfg.batch_size, world, cfg.seed)
 
     state_path, best_path = out / "last.pt", out / "best.safetensors"
     start_epoch, best, stale, log_rows = 0, -1.0, 0, []
@@ -239,32 +283,41 @@ def train(cfg: TrainConfig) -> dict:
         schedule.load_state_dict(state["schedule"])
         start_epoch, best, stale = state["epoch"] + 1, state["best"], state["stale"]
         log_rows = json.loads(state["log"])
-        print(f"resumed from {state_path} at epoch {start_epoch}", file=sys.stderr)
+        if main:
+            print(f"resumed from {state_path} at epoch {start_epoch}", file=sys.stderr)
+    # DDP after any resume: it broadcasts rank 0's weights and averages gradients from here on.
+    net = (nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+           if world.distributed else model)
 
     amp = cfg.amp and device.type == "cuda"
     detector_meta = _crop_meta()
     started = time.time()
+    seen: dict[int, list[int]] = {}
     for epoch in range(start_epoch, cfg.epochs):
         if stale >= cfg.patience:
-            print(f"early stop: no gain for {cfg.patience} epochs", file=sys.stderr)
+            if main:
+                print(f"early stop: no gain for {cfg.patience} epochs", file=sys.stderr)
             break
         elapsed = time.time() - started
-        if cfg.time_limit_min and log_rows and elapsed + log_rows[-1]["seconds"] > cfg.time_limit_min * 60:
-            print(f"time budget of {cfg.time_limit_min} min reached after {epoch} epochs", file=sys.stderr)
+        over = bool(cfg.time_limit_min and log_rows and elapsed + log_rows[-1]["seconds"] > cfg.time_limit_min * 60)
+        if distributed.broadcast(world, over):  # rank 0's clock decides for all
+            if main:
+                print(f"time budget of {cfg.time_limit_min} min reached after {epoch} epochs", file=sys.stderr)
             break
         t0 = time.time()
-        train_ds.epoch = epoch
-        sampler = WeightedRandomSampler(weights, steps_per_epoch * cfg.batch_size, replacement=True,
-                                        generator=torch.Generator().manual_seed(cfg.seed * 1000 + epoch))
-        model.train()
+        train_ds.epoch = sampler.epoch = epoch
+        net.train()
         losses = []
-        bar = tqdm(_loader(train_ds, cfg.batch_size, cfg.workers, sampler=sampler), total=steps_per_epoch,
-                   desc=f"epoch {epoch + 1}/{cfg.epochs}", file=sys.stderr, dynamic_ncols=True)
-        for x, y, _ in bar:
+        bar = tqdm(_loader(train_ds, cfg.batch_size // world.size, cfg.workers, sampler=sampler),
+                   total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", file=sys.stderr,
+                   dynamic_ncols=True, disable=not main)
+        for x, y, idx in bar:
+            if cfg.record_seen:
+                seen.setdefault(epoch, []).extend(idx.tolist())
             x = x.to(device, non_blocking=True).to(memory_format=torch.channels_last)
             y = y.to(device, non_blocking=True).float()
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                loss = loss_fn(model(x).float().squeeze(1), y)
+                loss = loss_fn(net(x).float().squeeze(1), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -272,32 +325,41 @@ def train(cfg: TrainConfig) -> dict:
             losses.append(loss.item())
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
         train_time = time.time() - t0
-        logits = predict_logits(model, val_loader, device, amp)
+        train_loss = float(np.mean(distributed.gather(world, float(np.mean(losses)))))
+        logits = predict_all(model, val_eval, cfg, device, amp, world)
         report = per_source_report(val_eval, logits)
         score = selection_score(report)
-        row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)),
+        row = {"epoch": epoch + 1, "train_loss": train_loss,
                "val_loss": _bce(logits, np.array([s.label for s in val_eval])), "val_score": score,
                **{f"val_auc_{k}": v["auc"] for k, v in report.items()},
                **{f"val_video_auc_{k}": v["video"]["auc"] for k, v in report.items()},
                "lr": schedule.get_last_lr()[-1], "seconds": round(time.time() - t0, 1),
-               "images_per_s": round(steps_per_epoch * cfg.batch_size / train_time, 1)}
+               "images_per_s": round(steps_per_epoch * cfg.batch_size / train_time, 1), "processes": world.size}
         log_rows.append(row)
-        print(json.dumps(row), file=sys.stderr)
-        if score > best:
-            best, stale = score, 0
-            meta = _metadata(cfg, spec, detector_meta, data_summary, report, temperature=1.0)
-            save_checkpoint(best_path, model, meta)
-        else:
-            stale += 1
-        tmp = state_path.with_suffix(".pt.tmp")  # no half-written state if killed here
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "schedule": schedule.state_dict(), "epoch": epoch, "best": best, "stale": stale,
-                    "log": json.dumps(log_rows)}, tmp)
-        tmp.replace(state_path)
-        _write_log(log_rows, out / "log.csv")
-        _plot_curves(log_rows, out / "curves.png")
-
-    return finalize(cfg, best_path, val_eval, test_s, device, amp)
+        # Every rank holds the same gathered metrics, so all take the same best/stale decisions.
+        improved = score > best
+        best, stale = (score, 0) if improved else (best, stale + 1)
+        if main:
+            print(json.dumps(row), file=sys.stderr)
+            if improved:
+                save_checkpoint(best_path, model, _metadata(cfg, spec, detector_meta, data_summary, report, 1.0))
+            tmp = state_path.with_suffix(".pt.tmp")  # no half-written state if killed here
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "schedule": schedule.state_dict(), "epoch": epoch, "best": best, "stale": stale,
+                        "log": json.dumps(log_rows)}, tmp)
+            tmp.replace(state_path)
+            _write_log(log_rows, out / "log.csv")
+            _plot_curves(log_rows, out / "curves.png")
+    if cfg.record_seen:
+        ranks = distributed.gather(world, seen)
+        if main:
+            write_text_atomic(out / "seen.json", json.dumps(
+                {"processes": world.size, "epochs": {e: [r.get(e, []) for r in ranks] for e in sorted(seen)}}))
+    distributed.barrier(world)  # best.safetensors is complete before anyone reads it
+    try:
+        return finalize(cfg, best_path, val_eval, test_s, device, amp, world)
+    finally:
+        distributed.shutdown()
 
 
 def _write_log(rows: list[dict], path: Path) -> None:
@@ -325,17 +387,15 @@ def _metadata(cfg: TrainConfig, spec, crop: dict, data_summary: dict, val_report
 
 
 def finalize(cfg: TrainConfig, best_path: Path, val_s: list[Sample], test_s: list[Sample],
-             device: torch.device, amp: bool) -> dict:
-    """Fit the temperature on val, store it, and report val and held-out test metrics."""
+             device: torch.device, amp: bool, world: distributed.World = distributed.World()) -> dict:
+    """Fit the temperature on val, store it, and report val and held-out test metrics (rank 0 writes)."""
     from .checkpoint import load_checkpoint, read_metadata
 
     model, meta = load_checkpoint(best_path, device=str(device))
     model = model.to(memory_format=torch.channels_last)
-    spec = model_spec(meta["architecture"])
 
     def logits_of(samples):
-        ds = FaceDataset(samples, spec.input_size, spec.mean, spec.std, train=False)
-        return predict_logits(model, _loader(ds, cfg.batch_size * 2, cfg.workers), device, amp)
+        return predict_all(model, samples, cfg, device, amp, world)
 
     val_logits = logits_of(val_s)
     val_labels = np.array([s.label for s in val_s])
@@ -347,9 +407,12 @@ def finalize(cfg: TrainConfig, best_path: Path, val_s: list[Sample], test_s: lis
     }
     test_logits = logits_of(test_s)
     test_report = per_source_report(test_s, test_logits, temperature)
+    report = {"model": cfg.model, "checkpoint": str(best_path), "calibration": calibration,
+              "val": per_source_report(val_s, val_logits, temperature), "test": test_report}
+    if not world.is_main:
+        return report
     meta = read_metadata(best_path)
-    meta.update(temperature=temperature, calibration=calibration,
-                val=per_source_report(val_s, val_logits, temperature), test=test_report)
+    meta.update(temperature=temperature, calibration=calibration, val=report["val"], test=test_report)
     save_checkpoint(best_path, model, meta)
     out = Path(cfg.out)
     probs = calibrated_probs(test_logits, temperature)
@@ -358,7 +421,5 @@ def finalize(cfg: TrainConfig, best_path: Path, val_s: list[Sample], test_s: lis
         idx = [i for i, s in enumerate(test_s) if s.source == source]
         curves[f"{source} frames"] = (np.array([test_s[i].label for i in idx]), probs[idx])
     plot_roc(curves, out / "roc_test.png", title=f"{cfg.model}: held-out test split")
-    report = {"model": cfg.model, "checkpoint": str(best_path), "calibration": calibration,
-              "val": meta["val"], "test": test_report}
     write_text_atomic(out / "report.json", json.dumps(report, indent=2))
     return report

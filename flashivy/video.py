@@ -13,6 +13,7 @@ from typing import Iterator
 import numpy as np
 
 from .errors import UserError
+from .timeouts import check, remaining
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}
 
@@ -53,10 +54,14 @@ def _open(path: str | Path):
     import av
 
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise UserError(f"{path}: no such file")
+    if not path.is_file():
+        raise UserError(f"{path}: not a regular file")
     try:
         container = av.open(str(path))
+    except PermissionError:
+        raise UserError(f"{path}: permission denied") from None
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: not a readable video ({_reason(exc)})") from None
     if not container.streams.video:
@@ -114,6 +119,55 @@ def iter_frames(path: str | Path, indices: list[int]) -> Iterator[tuple[int, np.
         except av.error.FFmpegError:
             # Truncated or damaged tail: keep the frames decoded so far.
             return
+
+
+def prefetch(items: Iterator, depth: int = 4) -> Iterator:
+    """Run ``items`` in a background thread, ``depth`` ahead, so decoding overlaps the caller's work.
+
+    FFmpeg releases the GIL while it decodes, so this is real overlap. Errors
+    raised by the producer are re-raised in the caller; under a
+    :func:`~flashivy.timeouts.time_limit` a producer that stalls is abandoned.
+    """
+    import queue
+    import threading
+
+    done = object()
+    box: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for item in items:
+                if stop.is_set():
+                    break
+                box.put(item)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            box.put(exc)
+        box.put(done)
+
+    thread = threading.Thread(target=produce, name="decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            try:
+                item = box.get(timeout=remaining())
+            except queue.Empty:  # the decoder is stuck past the time limit: abandon it
+                check()
+                continue
+            if item is done:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        # Drop what was queued and leave: the producer sees ``stop`` and ends on its own
+        # (never joined, so a decoder stuck in a damaged file cannot hang the caller).
+        stop.set()
+        try:
+            while True:
+                box.get_nowait()
+        except queue.Empty:
+            pass
 
 
 def sample_frames(

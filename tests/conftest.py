@@ -71,6 +71,22 @@ def astronaut_frames(n: int = 40) -> list[np.ndarray]:
     return frames
 
 
+def write_face_crops(root, n_videos=6, per_video=4):
+    """v1 layout: real crops of the astronaut, 'fake' ones with a blended, recoloured face centre."""
+    import cv2
+
+    frames = astronaut_frames(n_videos * per_video)
+    for label in ("real", "fake"):
+        (root / label).mkdir(parents=True)
+    for v in range(n_videos):
+        for f in range(per_video):
+            img = cv2.resize(frames[v * per_video + f][:, 40:280], (64, 64))
+            cv2.imwrite(str(root / "real" / f"{v:03d}_{f:04d}.jpg"), img)
+            fake = img.copy()
+            fake[20:44, 20:44] = cv2.GaussianBlur(fake[20:44, 20:44, ::-1], (0, 0), 2)
+            cv2.imwrite(str(root / "fake" / f"{v:03d}_{100 + v:03d}_{f:04d}.jpg"), fake)
+
+
 @pytest.fixture(scope="session")
 def face_video(tmp_path_factory) -> Path:
     return write_video(tmp_path_factory.mktemp("video") / "astronaut.mp4", astronaut_frames())

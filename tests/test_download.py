@@ -2,7 +2,13 @@
 from __future__ import annotations
 
 import json
+import os
+import resource
+import signal
+import subprocess
+import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -16,12 +22,15 @@ VIDEO = bytes(range(256)) * 4096  # 1 MiB stand-in payload (more than one read c
 
 
 class Server:
-    """Serves FILES; faults: paths in DROP are cut mid-file once, in FAIL answer 500."""
+    """Serves FILES; faults: paths in DROP are cut mid-file once, in FAIL answer 500, in SHORT always stop
+    half-way (Content-Length promises more), in SLOW trickle out in small chunks."""
 
     def __init__(self):
         self.files: dict[str, bytes] = {}
         self.drop: set[str] = set()
         self.fail: set[str] = set()
+        self.short: set[str] = set()
+        self.slow: set[str] = set()
         self.requests: list[tuple[str, str | None]] = []
         outer = self
 
@@ -48,11 +57,17 @@ class Server:
                     self.send_response(200)
                 self.send_header("Content-Length", str(len(body) - start))
                 self.end_headers()
-                if self.path in outer.drop:
+                if self.path in outer.drop or self.path in outer.short:
                     outer.drop.discard(self.path)
-                    self.wfile.write(body[start:start + len(body) // 3])
+                    self.wfile.write(body[start:start + max(1, (len(body) - start) // 3)])
                     self.wfile.flush()
                     self.connection.shutdown(2)  # connection dropped mid-file
+                    return
+                if self.path in outer.slow:
+                    for i in range(start, len(body), 32768):
+                        self.wfile.write(body[i:i + 32768])
+                        self.wfile.flush()
+                        time.sleep(0.05)
                     return
                 self.wfile.write(body[start:])
 
@@ -153,3 +168,56 @@ def test_cli_prints_the_terms_url(server, tmp_path, capsys):
     assert rc == 0
     assert "webpage/FaceForensics_TOS.pdf" in capsys.readouterr().out
     assert (tmp_path / "original_sequences/youtube/c23/videos/000.mp4").exists()
+
+
+def _cli(args, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "flashivy", "download", *map(str, args), "--accept-tos"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def test_content_length_never_reached_leaves_only_a_part_file(server, tmp_path, capsys):
+    path = "/v3/original_sequences/youtube/c23/videos/000.mp4"
+    server.short.add(path)
+    with pytest.raises(UserError, match="failed; rerun"):
+        download(tmp_path, "original", "c23", "videos", 1, server.url, accept_tos=True, client=client())
+    assert "000.mp4: connection dropped 4 times; rerun to resume" in capsys.readouterr().err
+    out = tmp_path / "original_sequences/youtube/c23/videos"
+    assert not (out / "000.mp4").exists()
+    assert (out / "000.mp4.part").stat().st_size < len(VIDEO)
+
+
+def test_kill_9_mid_download_leaves_no_final_file_and_resumes(server, tmp_path):
+    path = "/v3/original_sequences/youtube/c23/videos/000.mp4"
+    server.slow.add(path)
+    out = tmp_path / "original_sequences/youtube/c23/videos"
+    proc = _cli([tmp_path, "-d", "original", "-c", "c23", "-n", "1", "--server-url", server.url])
+    deadline = time.time() + 60
+    while time.time() < deadline and not ((out / "000.mp4.part").exists()
+                                          and (out / "000.mp4.part").stat().st_size > 100_000):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "000.mp4").exists()
+    assert 0 < (out / "000.mp4.part").stat().st_size < len(VIDEO)
+    server.slow.clear()
+    download(tmp_path, "original", "c23", "videos", 1, server.url, accept_tos=True, client=client())
+    assert (out / "000.mp4").read_bytes() == VIDEO + b"000"
+    assert [r for p, r in server.requests if p == path][-1].startswith("bytes=")
+
+
+def test_full_disk_is_one_line_and_no_final_file(server, tmp_path):
+    """A size limit on written files (RLIMIT_FSIZE) stands in for a full disk: writes fail with EFBIG."""
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
+
+    proc = _cli([tmp_path, "-d", "original", "-c", "c23", "-n", "1", "--server-url", server.url],
+                preexec_fn=limit, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    # Like every batch: the failed file is named with its reason, then one summary error line.
+    assert "Traceback" not in err
+    assert "000.mp4.part: cannot write (File too large)" in err
+    assert err.strip().splitlines()[-1] == "error: 1 file(s) failed; rerun the same command to resume"
+    out = tmp_path / "original_sequences/youtube/c23/videos"
+    assert not (out / "000.mp4").exists()

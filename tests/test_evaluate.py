@@ -2,13 +2,13 @@
 import json
 
 from test_pipeline import _dataset
-from test_train import _crops
+from conftest import write_face_crops
 
 from flashivy.cli import main
 
 
 def test_evaluate_crop_folder(tmp_path):
-    _crops(tmp_path / "faces")
+    write_face_crops(tmp_path / "faces")
     assert main(["evaluate", str(tmp_path / "faces"), "--out", str(tmp_path / "ev"), "--device", "cpu"]) == 0
     report = json.loads((tmp_path / "ev/report.json").read_text())
     assert report["all"]["n"] == 48 and report["all"]["n_fake"] == 24

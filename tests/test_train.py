@@ -1,28 +1,11 @@
 """A short real training run on generated face crops: outputs, calibration, resume, split by group."""
 import json
 
-import cv2
-import numpy as np
-
-from conftest import astronaut_frames
+from conftest import write_face_crops
 
 from flashivy.checkpoint import load_checkpoint
 from flashivy.data import Sample, load_source, split_by_group
 from flashivy.train import TrainConfig, train
-
-
-def _crops(root, n_videos=6, per_video=4):
-    """v1 layout: real crops of the astronaut, 'fake' ones with a blended, recoloured face centre."""
-    frames = astronaut_frames(n_videos * per_video)
-    for label in ("real", "fake"):
-        (root / label).mkdir(parents=True)
-    for v in range(n_videos):
-        for f in range(per_video):
-            img = cv2.resize(frames[v * per_video + f][:, 40:280], (64, 64))
-            cv2.imwrite(str(root / "real" / f"{v:03d}_{f:04d}.jpg"), img)
-            fake = img.copy()
-            fake[20:44, 20:44] = cv2.GaussianBlur(fake[20:44, 20:44, ::-1], (0, 0), 2)
-            cv2.imwrite(str(root / "fake" / f"{v:03d}_{100 + v:03d}_{f:04d}.jpg"), fake)
 
 
 def test_split_never_cuts_a_group():
@@ -33,7 +16,7 @@ def test_split_never_cuts_a_group():
 
 
 def test_short_training_run_and_resume(tmp_path):
-    _crops(tmp_path / "faces")
+    write_face_crops(tmp_path / "faces")
     samples = load_source(tmp_path / "faces", "gen")
     # v1 names: a fake 000_100 shares the group of real 000 (FF++ ids joined)
     assert {s.group for s in samples if s.video == "000_100"} == {s.group for s in samples if s.video == "000"}

@@ -1,0 +1,163 @@
+"""The web demo as a person uses it: a real server, headless Chromium driven by Playwright.
+
+Needs Debian's chromium (``.ci/run`` installs it); skipped elsewhere unless CI is set.
+"""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import pytest
+
+from conftest import ROOT
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = os.environ.get("FLASHIVY_SCREENSHOTS")  # a folder to keep the screenshots in
+
+
+def _need(what: str, ok: bool):
+    if not ok:
+        if os.environ.get("CI"):
+            pytest.fail(f"{what} is missing: .ci/run should have installed it")
+        pytest.skip(f"{what} is not installed")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    pytest.importorskip("gradio") if not os.environ.get("CI") else __import__("gradio")
+    port = _free_port()
+    log = tmp_path_factory.mktemp("web") / "server.log"
+    proc = subprocess.Popen([sys.executable, "-m", "flashivy", "serve", "--port", str(port), "--max-upload-mb", "5",
+                             "--concurrency", "2"], cwd=ROOT, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited: {log.read_text()[-2000:]}")
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail(f"server did not start: {log.read_text()[-2000:]}")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    _need("Debian chromium", Path(CHROMIUM).exists())
+    sync_api = pytest.importorskip("playwright.sync_api") if not os.environ.get("CI") else \
+        __import__("playwright.sync_api", fromlist=["sync_playwright"])
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        yield browser
+        browser.close()
+
+
+def _shot(page, name: str, tmp_path: Path) -> Path:
+    folder = Path(SHOTS) if SHOTS else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def _upload_and_analyse(page, url: str, file: Path, wait_for: str):
+    page.goto(url)
+    page.wait_for_selector("#analyse")
+    page.locator("#upload input[type=file]").set_input_files(str(file))
+    page.wait_for_timeout(500)
+    start = time.perf_counter()
+    page.click("#analyse")
+    page.wait_for_selector(wait_for, timeout=120_000)
+    return time.perf_counter() - start
+
+
+def test_image_upload_shows_verdict_and_heatmap(server, browser, tmp_path, astronaut):
+    image = tmp_path / "astronaut.jpg"
+    cv2.imwrite(str(image), astronaut[..., ::-1])
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    seconds = _upload_and_analyse(page, server, image, "#verdict h2")
+    verdict = page.inner_text("#verdict")
+    assert verdict.splitlines()[0].strip() == "REAL", verdict
+    assert "Fake probability" in verdict and "not proof" in verdict
+    page.wait_for_function("() => [...document.querySelectorAll('#heatmaps img')]"
+                           ".some(i => i.complete && i.naturalWidth > 200)")
+    assert page.locator("#record a, #record [download]").count() >= 1
+    _shot(page, "web_image", tmp_path)
+    print(f"upload to verdict: {seconds:.1f} s")
+
+
+def test_bundled_video_example_shows_frames_plot_and_persons(server, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    page.goto(server)
+    page.wait_for_selector("#analyse")
+    page.get_by_text("astronaut.mp4", exact=True).first.click()  # the bundled example
+    page.wait_for_function("document.querySelector('#upload').innerText.includes('astronaut')")
+    start = time.perf_counter()
+    page.click("#analyse")
+    page.wait_for_selector("#verdict h2", timeout=120_000)
+    seconds = time.perf_counter() - start
+    assert page.inner_text("#verdict").splitlines()[0].strip() in ("REAL", "FAKE")
+    page.wait_for_function("() => { const i = document.querySelector('#frames img');"
+                           " return i && i.complete && i.naturalWidth > 300 }")
+    assert "person" in page.inner_text("#persons")
+    _shot(page, "web_video", tmp_path)
+    print(f"upload to verdict: {seconds:.1f} s")
+
+
+def test_junk_upload_shows_one_clear_error(server, browser, tmp_path):
+    junk = tmp_path / "holiday.mp4"
+    junk.write_text("this is not a video")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(server)
+    page.wait_for_selector("#analyse")
+    page.locator("#upload input[type=file]").set_input_files(str(junk))
+    page.wait_for_timeout(500)
+    page.click("#analyse")
+    page.wait_for_selector("#verdict h2", timeout=60_000)
+    assert [line for line in page.inner_text("#verdict").splitlines() if line.strip()] == [
+        "Could not analyse this file", "holiday.mp4: neither an image nor a video"]
+    body = page.inner_text("body")
+    assert str(tmp_path) not in body and "Traceback" not in body and "/tmp/" not in body
+    _shot(page, "web_error", tmp_path)
+
+
+def test_eight_concurrent_uploads_are_answered(server, tmp_path, astronaut):
+    """Through the same queue the page uses (gradio_client): all eight answered, each correctly."""
+    from gradio_client import Client, handle_file
+
+    files = []
+    for i in range(8):
+        path = tmp_path / f"face_{i}.jpg"
+        size = 300 + 24 * i
+        cv2.imwrite(str(path), cv2.resize(astronaut, (size, size))[..., ::-1])
+        files.append(path)
+    client = Client(server, verbose=False)
+
+    def ask(path):
+        return client.predict(handle_file(str(path)), api_name="/run")
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(ask, files))
+    assert len(answers) == 8
+    for summary, *_ in answers:
+        assert summary.startswith("## REAL"), summary
