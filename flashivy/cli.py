@@ -195,7 +195,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"warning: serving on {args.host}: anyone who can reach this machine can use the page",
               file=sys.stderr)
     serve(args.host, args.port, args.checkpoint, Limits(args.max_upload_mb, args.max_video_seconds),
-          args.concurrency, args.queue_size)
+          args.queue_size)
     return 0
 
 
@@ -316,8 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", type=Path, help="a .safetensors checkpoint (default: the shipped model)")
     p.add_argument("--max-upload-mb", type=float, default=100.0)
     p.add_argument("--max-video-seconds", type=float, default=120.0)
-    p.add_argument("--concurrency", type=int, default=1, help="analyses run at once; the rest wait in a queue")
-    p.add_argument("--queue-size", type=int, default=16, help="waiting uploads beyond this are turned away")
+    p.add_argument("--queue-size", type=int, default=16,
+                   help="uploads waiting for the one analysis slot; beyond this they are turned away")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("export", help="export a checkpoint to ONNX for the fast CPU path")

@@ -174,15 +174,19 @@ def bundled_examples(folder: Path) -> list[Path]:
 
 
 def serve(host: str = "127.0.0.1", port: int = 7860, checkpoint: str | Path | None = None,
-          limits: Limits = Limits(), concurrency: int = 1, queue_size: int = 16, block: bool = True):
-    """Start the page; with ``block=False`` return the running app (tests)."""
+          limits: Limits = Limits(), queue_size: int = 16, block: bool = True):
+    """Start the page; with ``block=False`` return the running app (tests).
+
+    One analysis runs at a time (one model in memory; Grad-CAM hooks into it, so two at once
+    would mix their gradients); the others wait in a queue of ``queue_size``.
+    """
     from .detector import Detector
 
     detector = Detector.from_checkpoint(checkpoint, device="cpu", backend="torch")  # Grad-CAM needs torch
     detector.face_detector  # load now, not on the first upload
     workdir = Path(tempfile.mkdtemp(prefix="flashivy-web-"))
     app = build_app(detector, limits, bundled_examples(workdir / "examples"), workdir)
-    app.queue(default_concurrency_limit=concurrency, max_size=queue_size, api_open=False)
+    app.queue(default_concurrency_limit=1, max_size=queue_size, api_open=False)
     try:
         app.launch(server_name=host, server_port=port, max_file_size=f"{limits.max_upload_mb:g}mb",
                    prevent_thread_lock=not block, show_error=False, allowed_paths=[str(workdir)],

@@ -39,8 +39,7 @@ def server(tmp_path_factory):
     pytest.importorskip("gradio") if not os.environ.get("CI") else __import__("gradio")
     port = _free_port()
     log = tmp_path_factory.mktemp("web") / "server.log"
-    proc = subprocess.Popen([sys.executable, "-m", "flashivy", "serve", "--port", str(port), "--max-upload-mb", "5",
-                             "--concurrency", "2"], cwd=ROOT, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "-m", "flashivy", "serve", "--port", str(port), "--max-upload-mb", "5"], cwd=ROOT, stdout=open(log, "w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 120
     while time.time() < deadline:
