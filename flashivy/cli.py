@@ -96,7 +96,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides = dict(model=args.model, sources=_sources(args.data), out=args.out, epochs=args.epochs,
                      batch_size=args.batch_size, samples_per_epoch=args.samples_per_epoch, lr=args.lr,
                      seed=args.seed, workers=args.workers, device=args.device,
-                     time_limit_min=args.time_limit,
+                     time_limit_min=args.time_limit, self_blend=args.self_blend,
+                     reals_only=True if args.reals_only else None,
                      official_splits=dict(_parse_pair(x) for x in args.official_splits) if args.official_splits else None)
     cfg = TrainConfig.from_file(args.config, **overrides) if args.config else TrainConfig(
         **{k: v for k, v in overrides.items() if v is not None})
@@ -154,10 +155,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate
 
     report = evaluate(args.data, args.checkpoint, args.out, args.source, args.exclude, args.frames, args.device,
-                      args.batch_size, args.backend)
+                      args.batch_size, args.backend, args.perturb)
     print(json.dumps(report, indent=2))
+    if "robustness" in report:
+        print(robustness_table(report["robustness"]))
     print(f"wrote {args.out}/report.json and {args.out}/roc.png", file=sys.stderr)
     return 0
+
+
+def robustness_table(rows: dict) -> str:
+    lines = [f"{'perturbation':<16}{'frame AUC':>10}{'video AUC':>10}"]
+    for name, r in rows.items():
+        video = r.get("video_auc")
+        lines.append(f"{name:<16}{r['frame_auc']:>10.4f}{'' if video is None else format(video, '.4f'):>10}")
+    return "\n".join(lines)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -186,6 +197,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     return run_demo()
+
+
+def cmd_blend(args: argparse.Namespace) -> int:
+    from .blend import blend_sheet, compute_landmarks
+    from .data import load_source
+
+    reals = [s.path for s in load_source(args.crops) if s.label == 0]
+    if not reals:
+        raise UserError(f"{args.crops}: no real face crops to blend")
+    if args.landmarks:
+        print(compute_landmarks(reals, args.crops))
+    if args.sheet:
+        step = max(1, len(reals) // (4 * args.n))  # spread over videos, not one video's frames
+        print(blend_sheet(reals[::step], args.sheet, args.n, args.seed))
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -265,6 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="data loader processes")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--time-limit", type=float, metavar="MIN", help="start no epoch past this many minutes")
+    p.add_argument("--self-blend", type=float, metavar="P",
+                   help="turn real crops into self-blended pseudo-fakes with probability P (needs landmarks)")
+    p.add_argument("--reals-only", action="store_true",
+                   help="train without fake crops (pseudo-fakes only); val and test still use them")
     p.add_argument("--official-splits", action="append", metavar="NAME=DIR",
                    help="split source NAME by FF++'s official DIR/{train,val,test}.json instead of by hash")
     p.set_defaults(func=cmd_train)
@@ -303,12 +333,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", help="data source name used in a run's splits.json (default: folder name)")
     p.add_argument("--exclude", type=Path, metavar="SPLITS_JSON", action="append",
                    help="drop the groups a training run used (its splits.json train and val); repeatable")
+    p.add_argument("--perturb", metavar="SPEC",
+                   help="also evaluate under perturbations: all, or e.g. jpeg=50,downscale=2,blur,noise "
+                        "(jpeg 90/70/50/30, blur 1/2/3, downscale 2/4, noise 5/10/20); robustness.png")
     p.set_defaults(threshold=None)
     _add_model_args(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("demo", help="the shipped model on a bundled public-domain face (image and video)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("blend", help="self-blended pseudo-fakes: cache landmarks, draw a real/fake/mask sheet")
+    p.add_argument("crops", type=Path, help="a crop folder (index.csv or real/ fake/)")
+    p.add_argument("--landmarks", action="store_true", help="compute FaceMesh landmarks once: CROPS/landmarks.npz")
+    p.add_argument("--sheet", type=Path, help="write a PNG of real / self-blended / mask triples")
+    p.add_argument("-n", type=int, default=6, help="triples on the sheet")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_blend)
 
     p = sub.add_parser("serve", help="the web demo (Gradio) on http://127.0.0.1:7860")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: this machine only)")

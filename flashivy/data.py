@@ -182,10 +182,16 @@ def to_tensor(img: np.ndarray, mean, std):
 
 
 class FaceDataset:
-    """A torch-compatible dataset of face crops -> (tensor, label, index)."""
+    """A torch-compatible dataset of face crops -> (tensor, label, index).
 
-    def __init__(self, samples: list[Sample], size: int, mean, std, train: bool, seed: int = 0):
+    With ``self_blend`` > 0 (training only), a real crop that has landmarks is
+    turned, with that probability, into a self-blended pseudo-fake labelled fake.
+    """
+
+    def __init__(self, samples: list[Sample], size: int, mean, std, train: bool, seed: int = 0,
+                 self_blend: float = 0.0, landmarks: dict[str, np.ndarray] | None = None):
         self.samples, self.size, self.mean, self.std, self.train, self.seed = samples, size, mean, std, train, seed
+        self.self_blend, self.landmarks = self_blend, landmarks or {}
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -199,9 +205,18 @@ class FaceDataset:
         if img is None:
             raise UserError(f"{s.path}: cannot read the face crop")
         img = img[..., ::-1]
+        label = float(s.label)
+        # Seeded per (epoch, item) so that runs are reproducible whatever the worker layout.
+        rng = np.random.default_rng((self.seed, self.epoch, i))
+        if self.train and self.self_blend and s.label == 0 and rng.random() < self.self_blend:
+            points = self.landmarks.get(str(Path(s.path).resolve()))
+            if points is not None:
+                from .blend import self_blend
+
+                img, _ = self_blend(np.ascontiguousarray(img), points, rng)
+                label = 1.0
         if img.shape[0] != self.size or img.shape[1] != self.size:
             img = cv2.resize(img, (self.size, self.size), interpolation=cv2.INTER_AREA)
         if self.train:
-            # Seeded per (epoch, item) so that runs are reproducible whatever the worker layout.
-            img = augment(img, np.random.default_rng((self.seed, self.epoch, i)))
-        return to_tensor(img, self.mean, self.std), float(s.label), i
+            img = augment(img, rng)
+        return to_tensor(img, self.mean, self.std), label, i

@@ -134,6 +134,8 @@ class Detector:
         self._detector_name = crop["detector"]
         self.face_aggregate, self.video_aggregate = face_aggregate, video_aggregate
         self.min_person_share = min_person_share
+        # Applied to every decoded image or frame before anything else (robustness evaluation).
+        self.frame_transform: Callable[[np.ndarray], np.ndarray] | None = None
 
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None, device: str = "auto", backend: str = "auto",
@@ -186,6 +188,8 @@ class Detector:
             raise UserError(f"unknown crop mode {crop!r}: use auto, detect or none")
         path = "" if isinstance(image, np.ndarray) else str(image)
         rgb = image if isinstance(image, np.ndarray) else load_image(image)
+        if self.frame_transform is not None:
+            rgb = self.frame_transform(rgb)
         faces = [] if crop == "none" else self.face_detector.detect(rgb)
         if not faces:
             if crop == "detect":
@@ -210,6 +214,8 @@ class Detector:
         for index, frame in prefetch(frames):
             check()  # the per-file time limit of batch runs
             n_frames += 1
+            if self.frame_transform is not None:
+                frame = self.frame_transform(frame)
             faces = self.face_detector.detect(frame)
             faces_per_frame.append((index, faces))
             crops += [crop_face(frame, f.box, self.margin, self.size) for f in faces]

@@ -18,6 +18,7 @@ from .detector import Detector
 from .errors import UserError
 from .layout import find_videos
 from .metrics import binary_report, plot_roc
+from .perturb import parse as parse_perturbations
 
 
 def excluded_groups(splits_files: list[str | Path] | None, source: str) -> set[str]:
@@ -56,7 +57,8 @@ def evaluate_crops(detector: Detector, root: Path, source: str, exclude: set[str
         images = []
         for s in samples[i:i + batch]:
             try:
-                images.append(load_image(s.path))
+                image = load_image(s.path)
+                images.append(detector.frame_transform(image) if detector.frame_transform else image)
                 scored.append(s)
             except UserError as exc:  # a bad file is reported and left out, the rest is still scored
                 print(f"skipped: {exc}", file=sys.stderr)
@@ -105,21 +107,77 @@ def evaluate_videos(detector: Detector, videos: list, source: str, exclude: set[
 
 def evaluate(root: str | Path, checkpoint: str | Path | None = None, out: str | Path = "runs/eval",
              source: str | None = None, exclude_splits: list[str | Path] | None = None, num_frames: int = 32,
-             device: str = "auto", batch_size: int = 16, backend: str = "auto") -> dict:
+             device: str = "auto", batch_size: int = 16, backend: str = "auto", perturb: str | None = None) -> dict:
+    """Metrics on ``root``; with ``perturb`` also under each perturbation (robustness table and plot)."""
     root = Path(root)
     if not root.exists():
         raise UserError(f"{root}: no such folder")
     source = source or root.name
+    perturbations = parse_perturbations(perturb) if perturb else []
     detector = Detector.from_checkpoint(checkpoint, device=device, backend=backend, batch_size=batch_size)
     exclude = excluded_groups(exclude_splits, source)
     videos = find_videos(root)
-    if videos:
-        report, curves = evaluate_videos(detector, videos, source, exclude, num_frames)
-    else:
-        report, curves = evaluate_crops(detector, root, source, exclude)
+
+    def run():
+        if videos:
+            return evaluate_videos(detector, videos, source, exclude, num_frames)
+        return evaluate_crops(detector, root, source, exclude)
+
+    report, curves = run()
     report = {"data": str(root), "source": source, "checkpoint": str(checkpoint or "default"),
               "architecture": detector.meta["architecture"], "excluded_groups": len(exclude), **report}
     out = Path(out)
+    if perturbations:
+        rows = {"clean": _aucs(report)}
+        for p in perturbations:
+            print(f"perturbation {p.name}", file=sys.stderr)
+            detector.frame_transform = p
+            rows[p.name] = _aucs(run()[0])
+        detector.frame_transform = None
+        report["robustness"] = rows
+        plot_robustness(rows, out / "robustness.png", title=f"{detector.meta['architecture']} on {source}")
     write_text_atomic(out / "report.json", json.dumps(report, indent=2))
     plot_roc(curves, out / "roc.png", title=f"{detector.meta['architecture']} on {source}")
     return report
+
+
+def _aucs(report: dict) -> dict:
+    """The robustness figures of one run: frame AUC, and video AUC where there are videos."""
+    row = {"frame_auc": report["all"]["auc"], "n": report["all"]["n"]}
+    if "video_verdicts" in report:
+        row["video_auc"] = report["video_verdicts"]["auc"]
+    return row
+
+
+def plot_robustness(rows: dict, path: Path, title: str) -> None:
+    """AUC against severity, one panel per perturbation, the clean AUC as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .atomic import atomic_path
+    from .perturb import SEVERITIES
+
+    kinds = [k for k in SEVERITIES if any(name.startswith(k + "=") for name in rows)]
+    fig, axes = plt.subplots(1, len(kinds), figsize=(3.2 * len(kinds), 3.2), squeeze=False)
+    units = {"jpeg": "JPEG quality", "blur": "blur sigma (px)", "downscale": "downscale factor",
+             "noise": "noise sigma"}
+    for ax, kind in zip(axes[0], kinds):
+        levels = [(float(n.split("=")[1]), r) for n, r in rows.items() if n.startswith(kind + "=")]
+        xs = [lv for lv, _ in levels]
+        for key, style in (("frame_auc", "o-"), ("video_auc", "s--")):
+            if key in rows["clean"] and rows["clean"][key] is not None:
+                ax.plot(xs, [r[key] for _, r in levels], style, label=key.replace("_", " "))
+                ax.axhline(rows["clean"][key], color="grey", lw=0.8, ls=":")
+        ax.set(xlabel=units[kind], ylim=(0.4, 1.01), title=kind)
+        if kind == "jpeg":
+            ax.invert_xaxis()  # lower quality = more severe, to the right
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("AUC")
+    axes[0][0].legend(fontsize=8, loc="lower left")
+    fig.suptitle(f"{title}: AUC under perturbation (dotted: clean)", fontsize=10)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)

