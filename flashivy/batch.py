@@ -24,10 +24,12 @@ from .timeouts import time_limit
 
 
 def iter_inputs(paths: list[Path]) -> Iterator[Path]:
-    """Files, and files in folders (recursively, sorted, symlink loops not followed)."""
+    """Files, and what folders hold (recursively, sorted, hidden names skipped, symlinks to folders not
+    followed, so loops end). Entries that are not regular files (FIFOs, dangling links) are yielded too,
+    to be reported rather than silently dropped."""
     for path in paths:
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            yield from sorted(p for p in path.rglob("*") if not p.is_dir() and not p.name.startswith("."))
         else:
             yield path
 

@@ -60,5 +60,6 @@ def run_demo() -> int:
         print(f"({len(v.faces)} faces in {v.frames} frames, {len(v.persons)} person(s), "
               f"{time.perf_counter() - t:.2f} s)")
     print("\nThe astronaut photo is real: REAL is the right answer. Try your own files:\n"
-          "  flashivy predict --image FILE | --video FILE | --input FOLDER --json out.jsonl")
+          "  flashivy predict --image FILE | --video FILE | --input FOLDER --json out.jsonl\n"
+          "or open the web page: flashivy serve  (http://127.0.0.1:7860)")
     return 0

@@ -64,7 +64,6 @@ class OnnxScorer(Scorer):
 
         options = ort.SessionOptions()
         options.log_severity_level = 3
-        options.enable_cpu_mem_arena = False
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input = self.session.get_inputs()[0].name
 

@@ -107,3 +107,18 @@ def test_interrupted_sharded_run_is_merged_on_rerun(tmp_path, astronaut):
     _run(["predict.py", "--input", folder, "--json", out])
     assert out.read_text().splitlines() == ref
     assert not list(tmp_path.glob("*.part"))
+
+
+def test_a_two_process_run_resumes_in_one_process(runs):
+    """last.pt holds no world size: a run trained by 2 processes goes on in 1."""
+    import shutil
+
+    tmp, _ = runs
+    run = tmp / "resumed"
+    shutil.copytree(tmp / "two", run)
+    recipe = json.loads((tmp / "recipe.json").read_text()) | {"epochs": 3}
+    (tmp / "recipe3.json").write_text(json.dumps(recipe))
+    proc = _run(["train.py", "--config", tmp / "recipe3.json", "--out", run])
+    assert f"resumed from {run / 'last.pt'} at epoch 2" in proc.stderr
+    rows = (run / "log.csv").read_text().splitlines()
+    assert len(rows) == 4 and rows[2].split(",")[-1] == "2" and rows[3].split(",")[-1] == "1"

@@ -194,6 +194,11 @@ def test_special_paths(tmp_path, capsys):
         for mode in ("image", "video"):
             rc, _, err = _single(capsys, ["predict", f"--{mode}", str(path)])
             assert rc == 1 and err.strip().splitlines() == [err.strip()] and message in err, (path, mode, err)
+    # in a folder they are reported too, not silently dropped (and nothing blocks on the FIFO)
+    out = tmp_path.parent / f"{tmp_path.name}.jsonl"
+    rc, _, _ = _single(capsys, ["predict", "--input", str(tmp_path), "--json", str(out)])
+    records = {Path(r["path"]).name: r["error"] for r in map(json.loads, out.read_text().splitlines())}
+    assert rc == 0 and records == {"pipe.jpg": f"{fifo}: not a regular file", "gone.jpg": f"{broken}: no such file"}
 
 
 def test_unreadable_file(tmp_path, astronaut_module):
