@@ -19,7 +19,7 @@ from .atomic import atomic_path
 from .crops import open_image
 from .detector import Detector, ImageResult, VideoResult
 from .distributed import World, barrier, gather, shard
-from .errors import UserError
+from .errors import UserError, require_file
 from .timeouts import time_limit
 
 
@@ -38,10 +38,7 @@ def media_type(path: Path) -> str:
     """'image' or 'video', by content: Pillow recognises images, FFmpeg finds a video stream."""
     from PIL import Image, UnidentifiedImageError
 
-    if not path.exists():
-        raise UserError(f"{path}: no such file")
-    if not path.is_file():
-        raise UserError(f"{path}: not a regular file")
+    require_file(path)
     try:
         with open_image(path) as img:
             if img.format != "GIF" or getattr(img, "n_frames", 1) == 1:  # animated GIFs are scored as videos

@@ -52,14 +52,16 @@ def sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def verify_if_shipped(path: Path) -> None:
-    """Shipped weights (files in ``models/``) must match the SHA-256 recorded in the repository."""
+def verify_if_shipped(path: Path, digest: str | None = None) -> None:
+    """Shipped weights (files in ``models/``) must match the SHA-256 recorded in the repository.
+
+    ``digest``: the file's SHA-256 when the caller has it already."""
     path = path.resolve()
     if path.parent != DEFAULT_CHECKPOINT.parent or not CHECKSUMS.exists():
         return
     sums = dict(reversed(line.split(maxsplit=1)) for line in CHECKSUMS.read_text().splitlines() if line.strip())
     expected = sums.get(path.name)
-    if expected and sha256(path) != expected:
+    if expected and (digest or sha256(path)) != expected:
         raise UserError(f"{path}: SHA-256 does not match {CHECKSUMS.name}; the file is damaged or was replaced")
 
 

@@ -22,7 +22,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from .atomic import atomic_path, write_text_atomic
-from .errors import UserError
+from .errors import UserError, require_file
 from .faces import DEFAULT_CROP_SIZE, DEFAULT_MARGIN, FaceDetector, crop_face
 from .layout import MediaItem, find_media, find_videos, is_image_path
 from .video import sample_frames
@@ -92,10 +92,7 @@ def load_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarr
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
-    if not path.exists():
-        raise UserError(f"{path}: no such file")
-    if not path.is_file():
-        raise UserError(f"{path}: not a regular file")
+    require_file(path)
     try:
         with warnings.catch_warnings(), open_image(path) as img:
             warnings.simplefilter("ignore")  # damaged files get one clear error below, not library warnings

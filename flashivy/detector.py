@@ -144,8 +144,7 @@ class Detector:
         path = Path(path) if path is not None else DEFAULT_CHECKPOINT
         if not path.is_file():
             raise UserError(f"{path}: no such checkpoint")
-        scorer, _ = open_scorer(path, device, backend)
-        return cls(scorer, read_metadata(path), checkpoint=path, **kwargs)
+        return cls(open_scorer(path, device, backend), read_metadata(path), checkpoint=path, **kwargs)
 
     @property
     def model(self):

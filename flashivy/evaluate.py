@@ -17,7 +17,7 @@ from .data import LABELS, load_source
 from .detector import Detector
 from .errors import UserError
 from .layout import find_videos
-from .metrics import binary_report, plot_roc
+from .metrics import binary_report, plot_robustness, plot_roc
 from .perturb import parse as parse_perturbations
 
 
@@ -147,37 +147,3 @@ def _aucs(report: dict) -> dict:
     if "video_verdicts" in report:
         row["video_auc"] = report["video_verdicts"]["auc"]
     return row
-
-
-def plot_robustness(rows: dict, path: Path, title: str) -> None:
-    """AUC against severity, one panel per perturbation, the clean AUC as a dashed line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .atomic import atomic_path
-    from .perturb import SEVERITIES
-
-    kinds = [k for k in SEVERITIES if any(name.startswith(k + "=") for name in rows)]
-    fig, axes = plt.subplots(1, len(kinds), figsize=(3.2 * len(kinds), 3.2), squeeze=False)
-    units = {"jpeg": "JPEG quality", "blur": "blur sigma (px)", "downscale": "downscale factor",
-             "noise": "noise sigma"}
-    for ax, kind in zip(axes[0], kinds):
-        levels = [(float(n.split("=")[1]), r) for n, r in rows.items() if n.startswith(kind + "=")]
-        xs = [lv for lv, _ in levels]
-        for key, style in (("frame_auc", "o-"), ("video_auc", "s--")):
-            if key in rows["clean"] and rows["clean"][key] is not None:
-                ax.plot(xs, [r[key] for _, r in levels], style, label=key.replace("_", " "))
-                ax.axhline(rows["clean"][key], color="grey", lw=0.8, ls=":")
-        ax.set(xlabel=units[kind], ylim=(0.4, 1.01), title=kind)
-        if kind == "jpeg":
-            ax.invert_xaxis()  # lower quality = more severe, to the right
-        ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("AUC")
-    axes[0][0].legend(fontsize=8, loc="lower left")
-    fig.suptitle(f"{title}: AUC under perturbation (dotted: clean)", fontsize=10)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)

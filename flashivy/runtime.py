@@ -66,6 +66,7 @@ class OnnxScorer(Scorer):
         options.log_severity_level = 3
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input = self.session.get_inputs()[0].name
+        self.metadata: dict[str, str] = self.session.get_modelmeta().custom_metadata_map
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input: batch})[0].reshape(-1).astype(np.float32)
@@ -73,17 +74,6 @@ class OnnxScorer(Scorer):
 
 def onnx_path(checkpoint: str | Path) -> Path:
     return Path(checkpoint).with_suffix(".onnx")
-
-
-def onnx_source(path: Path) -> str | None:
-    """The checkpoint SHA-256 an exported ONNX file records (None when unreadable)."""
-    try:
-        import onnx
-
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception:  # noqa: BLE001 - any unreadable file simply is not a usable export
-        return None
-    return {p.key: p.value for p in model.metadata_props}.get(SOURCE_KEY)
 
 
 def export_onnx(checkpoint: str | Path | None = None, out: str | Path | None = None) -> Path:
@@ -124,34 +114,38 @@ def resolve_device(device: str) -> str:
     return "cpu"
 
 
-def _onnx_usable(checkpoint: Path) -> tuple[bool, str]:
+def _matching_onnx(checkpoint: Path) -> tuple[OnnxScorer | None, str]:
+    """The ONNX export beside ``checkpoint`` when it was made from exactly this file, else why not."""
     path = onnx_path(checkpoint)
     if not path.is_file():
-        return False, f"no {path.name} beside it (run: flashivy export {checkpoint})"
+        return None, f"no {path.name} beside it (run: flashivy export {checkpoint})"
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
-        return False, "onnxruntime is not installed"
-    if onnx_source(path) != sha256(checkpoint):
-        return False, f"{path.name} was exported from another checkpoint (re-run: flashivy export {checkpoint})"
-    return True, ""
+        return None, "onnxruntime is not installed"
+    from .checkpoint import verify_if_shipped
+
+    digest = sha256(checkpoint)
+    verify_if_shipped(checkpoint, digest)  # its metadata (threshold, temperature) is still read from it
+    try:
+        scorer = OnnxScorer(path)
+    except Exception:  # noqa: BLE001 - an unreadable export is simply not used
+        return None, f"{path.name} cannot be read (re-run: flashivy export {checkpoint})"
+    if scorer.metadata.get(SOURCE_KEY) != digest:
+        return None, f"{path.name} was exported from another checkpoint (re-run: flashivy export {checkpoint})"
+    return scorer, ""
 
 
-def open_scorer(checkpoint: Path, device: str, backend: str = "auto") -> tuple[Scorer, str]:
-    """A scorer for ``checkpoint`` and the device it runs on.
-
-    ``auto`` takes ONNX Runtime on the CPU when a matching export exists, PyTorch otherwise.
-    """
+def open_scorer(checkpoint: Path, device: str, backend: str = "auto") -> Scorer:
+    """A scorer for ``checkpoint``: ``auto`` takes ONNX Runtime on the CPU when a matching export
+    exists, PyTorch otherwise."""
     if backend not in BACKENDS:
         raise UserError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     device = resolve_device(device)
     if backend != "torch" and device == "cpu":
-        ok, why = _onnx_usable(checkpoint)
-        if ok:
-            from .checkpoint import verify_if_shipped
-
-            verify_if_shipped(onnx_path(checkpoint))
-            return OnnxScorer(onnx_path(checkpoint)), device
+        scorer, why = _matching_onnx(checkpoint)
+        if scorer is not None:
+            return scorer
         if backend == "onnx":
             raise UserError(f"{checkpoint}: cannot use ONNX Runtime: {why}")
     elif backend == "onnx":
@@ -159,4 +153,4 @@ def open_scorer(checkpoint: Path, device: str, backend: str = "auto") -> tuple[S
     from .checkpoint import load_checkpoint
 
     model, _ = load_checkpoint(checkpoint, device=device)
-    return TorchScorer(model, device), device
+    return TorchScorer(model, device)

@@ -77,8 +77,9 @@ class TrainConfig:
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
+    from .runtime import resolve_device
+
+    name = resolve_device(name)
     if name == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda asked for, but CUDA is not available")
     return torch.device(name)

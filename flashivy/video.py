@@ -12,7 +12,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .errors import UserError
+from .errors import UserError, require_file
 from .timeouts import check, remaining
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}
@@ -54,10 +54,7 @@ def _open(path: str | Path):
     import av
 
     path = Path(path)
-    if not path.exists():
-        raise UserError(f"{path}: no such file")
-    if not path.is_file():
-        raise UserError(f"{path}: not a regular file")
+    require_file(path)
     try:
         container = av.open(str(path))
     except PermissionError:

@@ -39,12 +39,13 @@ def astronaut() -> np.ndarray:
     return data.astronaut()
 
 
-def write_video(path: Path, frames: list[np.ndarray], fps: int = 25) -> Path:
-    """Encode RGB frames as H.264 MP4 with PyAV."""
+def write_video(path: Path, frames: list[np.ndarray], fps: int = 25, codec: str = "libx264",
+                container: str | None = None) -> Path:
+    """Encode RGB frames with PyAV: H.264 in MP4 by default."""
     import av
 
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=fps)
+    with av.open(str(path), "w", format=container) as out:
+        stream = out.add_stream(codec, rate=fps)
         stream.height, stream.width = frames[0].shape[:2]
         stream.pix_fmt = "yuv420p"
         for frame in frames:

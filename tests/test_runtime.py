@@ -65,3 +65,19 @@ def test_unknown_backend_is_one_clear_error(tmp_path, astronaut, capsys):
     cv2.imwrite(str(image), astronaut[..., ::-1])
     assert main(["predict", "--image", str(image), "--backend", "onnx", "--device", "cuda"]) == 1
     assert "CPU only" in capsys.readouterr().err
+
+
+def test_tampered_shipped_weights_are_refused_on_the_onnx_path_too(tmp_path, monkeypatch):
+    """Scores come from the .onnx, but threshold and temperature from the safetensors: both are checked."""
+    import flashivy.checkpoint as ck
+
+    copy = tmp_path / DEFAULT_CHECKPOINT.name
+    data = bytearray(DEFAULT_CHECKPOINT.read_bytes())
+    data[-1] ^= 1
+    copy.write_bytes(bytes(data))
+    shutil.copyfile(onnx_path(DEFAULT_CHECKPOINT), onnx_path(copy))
+    (tmp_path / "SHA256SUMS").write_text((DEFAULT_CHECKPOINT.parent / "SHA256SUMS").read_text())
+    monkeypatch.setattr(ck, "DEFAULT_CHECKPOINT", copy)
+    monkeypatch.setattr(ck, "CHECKSUMS", tmp_path / "SHA256SUMS")
+    with pytest.raises(UserError, match="SHA-256"):
+        Detector.from_checkpoint(copy, device="cpu", backend="onnx")
