@@ -97,7 +97,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                      batch_size=args.batch_size, samples_per_epoch=args.samples_per_epoch, lr=args.lr,
                      seed=args.seed, workers=args.workers, device=args.device,
                      time_limit_min=args.time_limit, self_blend=args.self_blend,
-                     reals_only=True if args.reals_only else None,
+                     reals_only=True if args.reals_only else None, init=args.init, splits=args.splits,
+                     freeze=args.freeze,
                      official_splits=dict(_parse_pair(x) for x in args.official_splits) if args.official_splits else None)
     cfg = TrainConfig.from_file(args.config, **overrides) if args.config else TrainConfig(
         **{k: v for k, v in overrides.items() if v is not None})
@@ -297,6 +298,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train without fake crops (pseudo-fakes only); val and test still use them")
     p.add_argument("--official-splits", action="append", metavar="NAME=DIR",
                    help="split source NAME by FF++'s official DIR/{train,val,test}.json instead of by hash")
+    p.add_argument("--init", metavar="CKPT", help="fine-tune: start from this checkpoint instead of ImageNet weights")
+    p.add_argument("--splits", metavar="JSON",
+                   help="keep the train/val/test groups of a previous run's splits.json; split only new groups")
+    p.add_argument("--freeze", action="append", metavar="PREFIX",
+                   help="leave parameters whose name starts with PREFIX untrained, e.g. blocks.0 (repeatable)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("predict", help="REAL/FAKE verdicts on images and videos")

@@ -25,7 +25,7 @@ from torch import nn
 
 from . import distributed
 from .atomic import atomic_path, write_text_atomic
-from .checkpoint import save_checkpoint
+from .checkpoint import save_checkpoint, sha256
 from .data import (LABELS, FaceDataset, Sample, balanced_weights, describe, group_rank, load_source,
                    split_by_group, split_by_official_lists)
 from .errors import UserError
@@ -63,6 +63,9 @@ class TrainConfig:
     record_seen: bool = False  # write seen.json: the sample indices each rank trained on (audits, tests)
     self_blend: float = 0.0  # chance a real training crop becomes a self-blended pseudo-fake (needs landmarks)
     reals_only: bool = False  # train on real crops (+ pseudo-fakes) only; val and test keep the real fakes
+    init: str = ""  # fine-tune: start from this checkpoint's weights instead of ImageNet's
+    splits: str = ""  # a previous run's splits.json: its groups keep their split, new groups are split by hash
+    freeze: list[str] = field(default_factory=list)  # parameter-name prefixes left untrained (e.g. "blocks.0")
 
     @classmethod
     def from_file(cls, path: str | Path, **overrides) -> "TrainConfig":
@@ -94,7 +97,15 @@ def seed_everything(seed: int) -> None:
 
 
 def three_way_split(samples: list[Sample], cfg: TrainConfig):
-    """Train / val / test by group; sources with official split lists follow those instead."""
+    """Train / val / test by group; sources with official split lists follow those instead.
+
+    With ``cfg.splits`` (a previous run's ``splits.json``) every group it lists stays where it
+    was, so a model fine-tuned from that run never trains on what the run held out, nor holds
+    out what it trained on; only the groups it did not list are split by hash.
+    """
+    where = _previous_splits(cfg.splits)
+    known = [s for s in samples if f"{s.source}:{s.group}" in where]
+    samples = [s for s in samples if f"{s.source}:{s.group}" not in where]
     listed = [s for s in samples if s.source in cfg.official_splits]
     rest, test = split_by_group([s for s in samples if s.source not in cfg.official_splits], cfg.test_fraction,
                                 seed=cfg.seed)
@@ -102,7 +113,20 @@ def three_way_split(samples: list[Sample], cfg: TrainConfig):
     for source, split_dir in sorted(cfg.official_splits.items()):
         parts = split_by_official_lists([s for s in listed if s.source == source], split_dir)
         train, val, test = train + parts["train"], val + parts["val"], test + parts["test"]
-    return train, val, test
+    parts = {"train": train, "val": val, "test": test}
+    for s in known:
+        parts[where[f"{s.source}:{s.group}"]].append(s)
+    return parts["train"], parts["val"], parts["test"]
+
+
+def _previous_splits(path: str) -> dict[str, str]:
+    """``source:group`` -> "train" / "val" / "test" from a run's ``splits.json`` (empty without one)."""
+    if not path:
+        return {}
+    if not Path(path).is_file():
+        raise UserError(f"{path}: splits file not found")
+    splits = json.loads(Path(path).read_text())
+    return {g: part for part in ("train", "val", "test") for g in splits.get(part, [])}
 
 
 def rank_cut(fraction: float) -> str:
@@ -124,13 +148,42 @@ def _cap(samples: list[Sample], per_source: int, seed: int) -> list[Sample]:
     return out
 
 
+def _frozen(name: str, prefixes: list[str]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def freeze(model: nn.Module, prefixes: list[str]) -> list[nn.Module]:
+    """Stop gradients to the parameters under ``prefixes``; returns their normalisation layers,
+    which must also stay in eval mode so their running statistics do not drift."""
+    if not prefixes:
+        return []
+    names = [n for n, _ in model.named_parameters() if _frozen(n, prefixes)]
+    if not names:
+        raise UserError(f"freeze: no parameter of the model starts with {prefixes}")
+    for name, p in model.named_parameters():
+        p.requires_grad_(not _frozen(name, prefixes))
+    return [m for n, m in model.named_modules()
+            if _frozen(n, prefixes) and isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+def load_init(model: nn.Module, cfg: TrainConfig) -> None:
+    """Start from ``cfg.init``'s weights (same architecture)."""
+    from .checkpoint import load_checkpoint
+
+    init, meta = load_checkpoint(cfg.init)
+    if meta["architecture"] != cfg.model:
+        raise UserError(f"{cfg.init}: a {meta['architecture']} checkpoint cannot start a {cfg.model} run")
+    model.load_state_dict(init.state_dict())
+
+
 def _param_groups(model: nn.Module, cfg: TrainConfig):
-    """The new head learns at full rate, the pretrained backbone slower."""
+    """The new head learns at full rate, the pretrained backbone slower; frozen parameters not at all."""
     head_names = {"classifier", "head", "fc"}
     head, body = [], []
     for name, p in model.named_parameters():
-        (head if name.split(".")[0] in head_names else body).append(p)
-    scale = cfg.backbone_lr_scale if cfg.pretrained else 1.0
+        if p.requires_grad:
+            (head if name.split(".")[0] in head_names else body).append(p)
+    scale = cfg.backbone_lr_scale if cfg.pretrained or cfg.init else 1.0
     return [{"params": body, "lr": cfg.lr * scale}, {"params": head, "lr": cfg.lr}]
 
 
@@ -268,7 +321,11 @@ def train(cfg: TrainConfig) -> dict:
         print(json.dumps(data_summary), file=sys.stderr)
 
     spec = model_spec(cfg.model)
-    model = create_model(cfg.model, pretrained=cfg.pretrained).to(device).to(memory_format=torch.channels_last)
+    model = create_model(cfg.model, pretrained=cfg.pretrained and not cfg.init)
+    if cfg.init:
+        load_init(model, cfg)
+    frozen_norms = freeze(model, cfg.freeze)
+    model = model.to(device).to(memory_format=torch.channels_last)
     train_ds = FaceDataset(train_s, spec.input_size, spec.mean, spec.std, train=True, seed=cfg.seed,
                            self_blend=cfg.self_blend, landmarks=landmarks)
     optimizer = torch.optim.AdamW(_param_groups(model, cfg), weight_decay=cfg.weight_decay)
@@ -298,6 +355,13 @@ def train(cfg: TrainConfig) -> dict:
 
     amp = cfg.amp and device.type == "cuda"
     detector_meta = _crop_meta()
+    if cfg.init and not log_rows:  # fine-tuning keeps the starting point unless an epoch beats it
+        report, row = _validate(model, val_eval, cfg, device, amp, world)
+        best = row["val_score"]
+        log_rows.append({"epoch": 0, "train_loss": float("nan"), **row, "lr": 0.0, "seconds": 0.0})
+        if main:
+            print(json.dumps(log_rows[-1]), file=sys.stderr)
+            save_checkpoint(best_path, model, _metadata(cfg, spec, detector_meta, data_summary, report, 1.0))
     started = time.time()
     seen: dict[int, list[int]] = {}
     for epoch in range(start_epoch, cfg.epochs):
@@ -314,6 +378,8 @@ def train(cfg: TrainConfig) -> dict:
         t0 = time.time()
         train_ds.epoch = sampler.epoch = epoch
         net.train()
+        for m in frozen_norms:
+            m.eval()
         losses = []
         bar = tqdm(_loader(train_ds, cfg.batch_size // world.size, cfg.workers, sampler=sampler),
                    total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", file=sys.stderr,
@@ -333,13 +399,9 @@ def train(cfg: TrainConfig) -> dict:
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
         train_time = time.time() - t0
         train_loss = float(np.mean(distributed.gather(world, float(np.mean(losses)))))
-        logits = predict_all(model, val_eval, cfg, device, amp, world)
-        report = per_source_report(val_eval, logits)
-        score = selection_score(report)
-        row = {"epoch": epoch + 1, "train_loss": train_loss,
-               "val_loss": _bce(logits, np.array([s.label for s in val_eval])), "val_score": score,
-               **{f"val_auc_{k}": v["auc"] for k, v in report.items()},
-               **{f"val_video_auc_{k}": v["video"]["auc"] for k, v in report.items()},
+        report, row = _validate(model, val_eval, cfg, device, amp, world)
+        score = row["val_score"]
+        row = {"epoch": epoch + 1, "train_loss": train_loss, **row,
                "lr": schedule.get_last_lr()[-1], "seconds": round(time.time() - t0, 1),
                "images_per_s": round(steps_per_epoch * cfg.batch_size / train_time, 1), "processes": world.size}
         log_rows.append(row)
@@ -367,6 +429,16 @@ def train(cfg: TrainConfig) -> dict:
         return finalize(cfg, best_path, val_eval, test_s, device, amp, world)
     finally:
         distributed.shutdown()
+
+
+def _validate(model: nn.Module, val_s: list[Sample], cfg: TrainConfig, device: torch.device, amp: bool,
+              world: distributed.World) -> tuple[dict, dict]:
+    """Per-source validation report, and the log columns it gives (``val_score`` decides "best")."""
+    logits = predict_all(model, val_s, cfg, device, amp, world)
+    report = per_source_report(val_s, logits)
+    return report, {"val_loss": _bce(logits, np.array([s.label for s in val_s])), "val_score": selection_score(report),
+                    **{f"val_auc_{k}": v["auc"] for k, v in report.items()},
+                    **{f"val_video_auc_{k}": v["video"]["auc"] for k, v in report.items()}}
 
 
 def _landmarks(cfg: TrainConfig) -> dict[str, np.ndarray]:
@@ -404,6 +476,7 @@ def _metadata(cfg: TrainConfig, spec, crop: dict, data_summary: dict, val_report
         "std": list(spec.std), "classes": list(LABELS), "positive_class": "fake", "output": "logit",
         "crop": {**crop, "size": spec.input_size}, "threshold": 0.5, "temperature": temperature,
         "data": data_summary, "val": val_report, "recipe": asdict(cfg),
+        **({"init_sha256": sha256(cfg.init)} if cfg.init else {}),  # which file it was fine-tuned from
     }
 
 

@@ -4,10 +4,10 @@
 # comparison of recipes, not a replacement for the GPU-trained default.
 #   scripts/cross_dataset.sh data/ffpp_faces data/dfdc_faces ../shared/data/ffpp_c23 runs/cross
 # Needs `flashivy blend CROPS --landmarks` on both crop folders. DFDC is tested on the crops whose
-# source videos the shipped default never saw (its splits.json, $EXCLUDE), FF++ on all 60 raw videos.
+# source videos stage 1 of the shipped default never saw (its splits.json, $EXCLUDE), FF++ on all 60 raw videos.
 set -euo pipefail
 FFPP=${1:?ffpp crops} DFDC=${2:?dfdc crops} VIDEOS=${3:?ffpp video root} OUT=${4:-runs/cross}
-EXCLUDE=${EXCLUDE:-runs/default/splits.json}
+EXCLUDE=${EXCLUDE:-runs/default_stage1/splits.json}
 mkdir -p "$OUT"
 cat > "$OUT/recipe.json" <<JSON
 {"model": "efficientnet_lite0", "epochs": 3, "samples_per_epoch": 2048, "batch_size": 32, "workers": 1,

@@ -15,7 +15,7 @@ test -d "$D/ffpp" && test -d "$D/b/site" && test -d "$D/b/dfdc" || { echo "packs
 export PYTHONPATH="$D/b/site:$PWD" TQDM_DISABLE=1 PYTHONUNBUFFERED=1
 OUT=${OUT:-runs/gpu}
 RUN=${RUN:-/tmp/run}
-python3 -m flashivy train --config configs/default.json --data ffpp="$D/ffpp" --data dfdc="$D/dfdc" \
+python3 -m flashivy train --config configs/default_stage1.json --data ffpp="$D/ffpp" --data dfdc="$D/dfdc" \
   --data dfdc="$D/b/dfdc" --out "$RUN" --workers "${WORKERS:-14}" --time-limit "${MINUTES:-2.3}" 2>&1 \
   | grep -v '^{"train"' | tail -c 3000
 cp "$RUN"/best.safetensors "$RUN"/report.json "$RUN"/log.csv "$RUN"/curves.png "$RUN"/roc_test.png "$RUN"/splits.json "$OUT"/

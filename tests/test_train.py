@@ -53,3 +53,48 @@ def test_official_ffpp_split_lists(tmp_path):
     assert [s.video for s in parts["train"]] == ["000", "Deepfakes_000_003", "999"]
     assert [s.video for s in parts["val"]] == ["002", "Deepfakes_002_001"]
     assert [s.video for s in parts["test"]] == ["Deepfakes_004_005"]
+
+
+def test_fine_tune_keeps_the_previous_split_and_frozen_layers(tmp_path):
+    """init + splits + freeze: a run started from another run's checkpoint never trains on what that run
+    held out, splits only the new groups, and leaves frozen layers (weights and BN statistics) untouched."""
+    import torch
+    from safetensors.torch import load_file
+
+    from flashivy.checkpoint import read_metadata, sha256
+
+    write_face_crops(tmp_path / "small", n_videos=6)
+    write_face_crops(tmp_path / "more", n_videos=12)  # the same 6 videos plus 6 new ones
+    common = dict(model="baseline", pretrained=False, epochs=1, samples_per_epoch=32, batch_size=16, workers=0,
+                  val_fraction=0.34, test_fraction=0.34, device="cpu", threads=2)
+    first = tmp_path / "first"
+    train(TrainConfig(sources={"gen": str(tmp_path / "small")}, out=str(first), **common))
+    second = tmp_path / "second"
+    train(TrainConfig(sources={"gen": str(tmp_path / "more")}, out=str(second), init=str(first / "best.safetensors"),
+                      splits=str(first / "splits.json"), freeze=["features.0", "features.1"], **common))
+
+    before, after = (json.loads((run / "splits.json").read_text()) for run in (first, second))
+    for part in ("train", "val", "test"):
+        assert set(before[part]) <= set(after[part]), part
+    assert sum(map(len, after.values())) == 12  # every new group was placed somewhere
+    assert read_metadata(second / "best.safetensors")["init_sha256"] == sha256(first / "best.safetensors")
+    log = (second / "log.csv").read_text().splitlines()
+    assert log[1].startswith("0,") and log[2].startswith("1,")  # the starting point is scored first
+
+    start = load_file(str(first / "best.safetensors"))
+    trained = torch.load(second / "last.pt", weights_only=True)["model"]
+    for name in ("features.0.weight", "features.1.weight", "features.1.running_mean", "features.1.running_var"):
+        assert torch.equal(trained[name], start[name]), name
+    assert not torch.equal(trained["head.3.weight"], start["head.3.weight"])
+
+
+def test_every_shipped_recipe_parses():
+    from pathlib import Path
+
+    from flashivy.models import list_models
+
+    recipes = sorted((Path(__file__).parent.parent / "configs").glob("*.json"))
+    assert recipes
+    for path in recipes:
+        cfg = TrainConfig.from_file(path)
+        assert cfg.model in list_models() and cfg.sources, path.name
