@@ -77,6 +77,15 @@ def split_by_group(samples: list[Sample], val_fraction: float = 0.2, seed: int =
     return train, val
 
 
+def read_splits(path: str | Path) -> dict[str, str]:
+    """A run's ``splits.json`` as ``"source:group"`` -> ``"train"`` / ``"val"`` / ``"test"``."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: splits file not found")
+    splits = json.loads(path.read_text())
+    return {g: part for part in ("train", "val", "test") for g in splits.get(part, [])}
+
+
 def split_by_official_lists(samples: list[Sample], split_dir: str | Path) -> dict[str, list[Sample]]:
     """Use FF++'s official ``train.json`` / ``val.json`` / ``test.json`` (lists of [target, source] ids).
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import write_text_atomic
-from .data import LABELS, load_source
+from .data import LABELS, load_source, read_splits
 from .detector import Detector
 from .errors import UserError
 from .layout import find_videos
@@ -24,11 +24,8 @@ from .perturb import parse as parse_perturbations
 def excluded_groups(splits_files: list[str | Path] | None, source: str) -> set[str]:
     """Groups of ``source`` that any of the runs used for training or validation."""
     prefix = f"{source}:"
-    out: set[str] = set()
-    for path in splits_files or []:
-        splits = json.loads(Path(path).read_text())
-        out |= {g[len(prefix):] for part in ("train", "val") for g in splits.get(part, []) if g.startswith(prefix)}
-    return out
+    return {g[len(prefix):] for path in splits_files or [] for g, part in read_splits(path).items()
+            if part != "test" and g.startswith(prefix)}
 
 
 def _by_method(methods: list[str], labels, probs, videos, threshold) -> dict:

@@ -27,7 +27,7 @@ from . import distributed
 from .atomic import atomic_path, write_text_atomic
 from .checkpoint import save_checkpoint, sha256
 from .data import (LABELS, FaceDataset, Sample, balanced_weights, describe, group_rank, load_source,
-                   split_by_group, split_by_official_lists)
+                   read_splits, split_by_group, split_by_official_lists)
 from .errors import UserError
 from .metrics import binary_report, calibrated_probs, expected_calibration_error, fit_temperature, plot_roc
 from .models import create_model, model_spec
@@ -103,7 +103,7 @@ def three_way_split(samples: list[Sample], cfg: TrainConfig):
     was, so a model fine-tuned from that run never trains on what the run held out, nor holds
     out what it trained on; only the groups it did not list are split by hash.
     """
-    where = _previous_splits(cfg.splits)
+    where = read_splits(cfg.splits) if cfg.splits else {}
     known = [s for s in samples if f"{s.source}:{s.group}" in where]
     samples = [s for s in samples if f"{s.source}:{s.group}" not in where]
     listed = [s for s in samples if s.source in cfg.official_splits]
@@ -117,16 +117,6 @@ def three_way_split(samples: list[Sample], cfg: TrainConfig):
     for s in known:
         parts[where[f"{s.source}:{s.group}"]].append(s)
     return parts["train"], parts["val"], parts["test"]
-
-
-def _previous_splits(path: str) -> dict[str, str]:
-    """``source:group`` -> "train" / "val" / "test" from a run's ``splits.json`` (empty without one)."""
-    if not path:
-        return {}
-    if not Path(path).is_file():
-        raise UserError(f"{path}: splits file not found")
-    splits = json.loads(Path(path).read_text())
-    return {g: part for part in ("train", "val", "test") for g in splits.get(part, [])}
 
 
 def rank_cut(fraction: float) -> str:
@@ -155,25 +145,26 @@ def _frozen(name: str, prefixes: list[str]) -> bool:
 def freeze(model: nn.Module, prefixes: list[str]) -> list[nn.Module]:
     """Stop gradients to the parameters under ``prefixes``; returns their normalisation layers,
     which must also stay in eval mode so their running statistics do not drift."""
-    if not prefixes:
-        return []
-    names = [n for n, _ in model.named_parameters() if _frozen(n, prefixes)]
-    if not names:
-        raise UserError(f"freeze: no parameter of the model starts with {prefixes}")
+    frozen = 0
     for name, p in model.named_parameters():
         p.requires_grad_(not _frozen(name, prefixes))
+        frozen += not p.requires_grad
+    if prefixes and not frozen:
+        raise UserError(f"freeze: no parameter of the model starts with {prefixes}")
     return [m for n, m in model.named_modules()
             if _frozen(n, prefixes) and isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
 
-def load_init(model: nn.Module, cfg: TrainConfig) -> None:
-    """Start from ``cfg.init``'s weights (same architecture)."""
+def initial_model(cfg: TrainConfig) -> nn.Module:
+    """ImageNet (or random) weights, or with ``cfg.init`` a checkpoint's weights (same architecture)."""
+    if not cfg.init:
+        return create_model(cfg.model, pretrained=cfg.pretrained)
     from .checkpoint import load_checkpoint
 
-    init, meta = load_checkpoint(cfg.init)
+    model, meta = load_checkpoint(cfg.init)
     if meta["architecture"] != cfg.model:
         raise UserError(f"{cfg.init}: a {meta['architecture']} checkpoint cannot start a {cfg.model} run")
-    model.load_state_dict(init.state_dict())
+    return model
 
 
 def _param_groups(model: nn.Module, cfg: TrainConfig):
@@ -321,9 +312,7 @@ def train(cfg: TrainConfig) -> dict:
         print(json.dumps(data_summary), file=sys.stderr)
 
     spec = model_spec(cfg.model)
-    model = create_model(cfg.model, pretrained=cfg.pretrained and not cfg.init)
-    if cfg.init:
-        load_init(model, cfg)
+    model = initial_model(cfg)
     frozen_norms = freeze(model, cfg.freeze)
     model = model.to(device).to(memory_format=torch.channels_last)
     train_ds = FaceDataset(train_s, spec.input_size, spec.mean, spec.std, train=True, seed=cfg.seed,
@@ -354,14 +343,14 @@ def train(cfg: TrainConfig) -> dict:
            if world.distributed else model)
 
     amp = cfg.amp and device.type == "cuda"
-    detector_meta = _crop_meta()
+    meta = _metadata(cfg, spec, data_summary)  # per checkpoint saved, only its validation report differs
     if cfg.init and not log_rows:  # fine-tuning keeps the starting point unless an epoch beats it
         report, row = _validate(model, val_eval, cfg, device, amp, world)
         best = row["val_score"]
         log_rows.append({"epoch": 0, "train_loss": float("nan"), **row, "lr": 0.0, "seconds": 0.0})
         if main:
             print(json.dumps(log_rows[-1]), file=sys.stderr)
-            save_checkpoint(best_path, model, _metadata(cfg, spec, detector_meta, data_summary, report, 1.0))
+            save_checkpoint(best_path, model, {**meta, "val": report})
     started = time.time()
     seen: dict[int, list[int]] = {}
     for epoch in range(start_epoch, cfg.epochs):
@@ -411,7 +400,7 @@ def train(cfg: TrainConfig) -> dict:
         if main:
             print(json.dumps(row), file=sys.stderr)
             if improved:
-                save_checkpoint(best_path, model, _metadata(cfg, spec, detector_meta, data_summary, report, 1.0))
+                save_checkpoint(best_path, model, {**meta, "val": report})
             tmp = state_path.with_suffix(".pt.tmp")  # no half-written state if killed here
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                         "schedule": schedule.state_dict(), "epoch": epoch, "best": best, "stale": stale,
@@ -463,19 +452,16 @@ def _write_log(rows: list[dict], path: Path) -> None:
         writer.writerows(rows)
 
 
-def _crop_meta() -> dict:
-    """The framing inference must reproduce: the crops are made with the defaults of ``faces``."""
+def _metadata(cfg: TrainConfig, spec, data_summary: dict) -> dict:
+    """Checkpoint metadata before calibration (``finalize`` adds the temperature and the reports)."""
     from .faces import DEFAULT_DETECTOR, DEFAULT_MARGIN
 
-    return {"detector": DEFAULT_DETECTOR, "margin": DEFAULT_MARGIN}
-
-
-def _metadata(cfg: TrainConfig, spec, crop: dict, data_summary: dict, val_report: dict, temperature: float) -> dict:
     return {
         "format": 1, "architecture": cfg.model, "input_size": spec.input_size, "mean": list(spec.mean),
         "std": list(spec.std), "classes": list(LABELS), "positive_class": "fake", "output": "logit",
-        "crop": {**crop, "size": spec.input_size}, "threshold": 0.5, "temperature": temperature,
-        "data": data_summary, "val": val_report, "recipe": asdict(cfg),
+        # the framing inference must reproduce: the crops are made with the defaults of ``faces``
+        "crop": {"detector": DEFAULT_DETECTOR, "margin": DEFAULT_MARGIN, "size": spec.input_size},
+        "threshold": 0.5, "temperature": 1.0, "data": data_summary, "recipe": asdict(cfg),
         **({"init_sha256": sha256(cfg.init)} if cfg.init else {}),  # which file it was fine-tuned from
     }
 
