@@ -163,7 +163,7 @@ def initial_model(cfg: TrainConfig) -> nn.Module:
 
     model, meta = load_checkpoint(cfg.init)
     if meta["architecture"] != cfg.model:
-        raise UserError(f"{cfg.init}: a {meta['architecture']} checkpoint cannot start a {cfg.model} run")
+        raise UserError(f"{cfg.init}: a {meta['architecture']} checkpoint cannot start a run of model {cfg.model}")
     return model
 
 
