@@ -20,6 +20,7 @@ from .crops import open_image
 from .detector import Detector, ImageResult, VideoResult
 from .distributed import World, barrier, gather, shard
 from .errors import UserError, require_file
+from .quality import as_records
 from .timeouts import time_limit
 
 
@@ -58,14 +59,14 @@ def media_type(path: Path) -> str:
 
 def record(result: ImageResult | VideoResult | None, path: Path, kind: str | None, error: str | None) -> dict:
     base = {"path": str(path), "type": kind, "prediction": None, "fake_probability": None, "confidence": None,
-            "faces": 0, "frames": 0, "error": error}
+            "faces": 0, "frames": 0, "warnings": [], "error": error}
     if result is None:
         return base
     base.update(prediction=result.prediction, confidence=result.confidence, faces=len(result.faces),
-                fake_probability=result.fake_probability)
+                fake_probability=result.fake_probability, warnings=as_records(result.warnings))
     if isinstance(result, VideoResult):
         base.update(frames=result.frames, total_frames=result.total_frames, fps=result.fps,
-                    persons=[{k: v for k, v in asdict(p).items() if k != "threshold"}
+                    persons=[{k: v for k, v in asdict(p).items() if k not in ("threshold", "warnings")}
                              | {"prediction": p.prediction} for p in result.persons])
     else:
         base.update(frames=1, crop=result.crop, boxes=[f.box for f in result.faces])

@@ -98,7 +98,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                      seed=args.seed, workers=args.workers, device=args.device,
                      time_limit_min=args.time_limit, self_blend=args.self_blend,
                      reals_only=True if args.reals_only else None, init=args.init, splits=args.splits,
-                     freeze=args.freeze,
+                     freeze=args.freeze, exclude_methods=args.exclude_method,
                      official_splits=dict(_parse_pair(x) for x in args.official_splits) if args.official_splits else None)
     cfg = TrainConfig.from_file(args.config, **overrides) if args.config else TrainConfig(
         **{k: v for k, v in overrides.items() if v is not None})
@@ -122,6 +122,17 @@ def _print_verdict(result) -> None:
     print(f"Confidence : {result.confidence:.4f}")
 
 
+def _print_notes(result, meta: dict) -> None:
+    """Warnings and what the number means go to stderr, after the verdict, so stdout stays v1's."""
+    from .reading import cli_note
+
+    sys.stdout.flush()
+    for w in result.warnings:
+        print(f"warning: {w.message} [{w.code}]", file=sys.stderr)
+    if result.prediction is not None:
+        print(f"note: {cli_note(meta)}", file=sys.stderr)
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     if args.input:
         from . import distributed
@@ -140,8 +151,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.image:
         result = detector.predict_image(args.image, crop=args.crop)
         _print_verdict(result)
-        if result.crop == "whole-image":
-            print("note: no face found; the whole image was scored", file=sys.stderr)
+        _print_notes(result, detector.meta)
         return 0
     result = detector.predict_video(args.video, args.frames)
     _print_verdict(result)
@@ -149,6 +159,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for person in result.persons:
         print(f"  person {person.person}: {person.prediction} (fake probability {person.fake_probability:.4f}, "
               f"{person.faces} faces)")
+    _print_notes(result, detector.meta)
     return 0
 
 
@@ -162,6 +173,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(robustness_table(report["robustness"]))
     print(f"wrote {args.out}/report.json and {args.out}/roc.png", file=sys.stderr)
     return 0
+
+
+def cmd_protocol(args: argparse.Namespace) -> int:
+    from .protocol import COLUMNS, checkpoint_name, run_recipe, score_checkpoint, table
+
+    columns = args.columns.split(",") if args.columns else list(COLUMNS)
+    results = {}
+    for recipe in args.recipe or []:
+        results[recipe.stem] = run_recipe(recipe, columns, args.out)
+    for checkpoint in args.checkpoint or []:
+        sources = {k: v[0] for k, v in (_sources(args.data) or DEFAULT_PROTOCOL_SOURCES).items()}
+        results[checkpoint_name(checkpoint)] = score_checkpoint(checkpoint, args.splits, sources, columns, args.out)
+    if not results:
+        raise UserError("give at least one --recipe or --checkpoint")
+    print(table(results))
+    return 0
+
+
+DEFAULT_PROTOCOL_SOURCES = {"ffpp": ["data/ffpp_faces"], "dfdc": ["data/dfdc_faces"]}
 
 
 def robustness_table(rows: dict) -> str:
@@ -303,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep the train/val/test groups of a previous run's splits.json; split only new groups")
     p.add_argument("--freeze", action="append", metavar="PREFIX",
                    help="leave parameters whose name starts with PREFIX untrained, e.g. blocks.0 (repeatable)")
+    p.add_argument("--exclude-method", action="append", metavar="METHOD",
+                   help="leave a manipulation method (e.g. Face2Face) out of training and validation (repeatable)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("predict", help="REAL/FAKE verdicts on images and videos")
@@ -345,6 +377,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(threshold=None)
     _add_model_args(p)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("protocol", help="generalization: leave a method or dataset out of training, test on it")
+    p.add_argument("--recipe", type=Path, action="append",
+                   help="train this recipe once per column (resumes); repeatable")
+    p.add_argument("--checkpoint", type=Path, action="append",
+                   help="score an existing model on the columns it never saw (no training); repeatable")
+    p.add_argument("--splits", type=Path, help="with --checkpoint: its run's splits.json (else all groups count)")
+    p.add_argument("--data", action="append", metavar="NAME=PATH",
+                   help="with --checkpoint: crop folders (default ffpp=data/ffpp_faces, dfdc=data/dfdc_faces)")
+    p.add_argument("--columns", help="comma-separated: face2face, deepfakes, ffpp_to_dfdc, dfdc_to_ffpp (default all)")
+    p.add_argument("--out", default=Path("runs/protocol"), type=Path, help="run folders and results.json per recipe")
+    p.set_defaults(func=cmd_protocol)
 
     p = sub.add_parser("demo", help="the shipped model on a bundled public-domain face (image and video)")
     p.set_defaults(func=cmd_demo)

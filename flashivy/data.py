@@ -109,11 +109,15 @@ def split_by_official_lists(samples: list[Sample], split_dir: str | Path) -> dic
 
 
 def describe(samples: list[Sample]) -> dict:
-    """Counts per source and label, with groups: the data summary stored in checkpoints."""
+    """Counts per source and label, with groups and (for fakes) manipulation methods: the data
+    summary stored in checkpoints, so a model says which kinds of fakes it was trained on."""
     out: dict = {}
     for (source, label), n in sorted(Counter((s.source, LABELS[s.label]) for s in samples).items()):
-        groups = {s.group for s in samples if s.source == source and LABELS[s.label] == label}
-        out.setdefault(source, {})[label] = {"crops": n, "groups": len(groups)}
+        mine = [s for s in samples if s.source == source and LABELS[s.label] == label]
+        out.setdefault(source, {})[label] = {"crops": n, "groups": len({s.group for s in mine})}
+        methods = Counter(s.method for s in mine if s.method and s.method != "original")
+        if label == "fake" and methods:
+            out[source][label]["methods"] = dict(sorted(methods.items()))
     return out
 
 

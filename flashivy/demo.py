@@ -33,12 +33,17 @@ def sample_video(path: Path, frames: int = 48, fps: int = 24) -> Path:
     return path
 
 
+def _warnings(result) -> str:
+    return "".join(f"\nwarning: {w.message} [{w.code}]" for w in result.warnings)
+
+
 def run_demo() -> int:
     import cv2
     from skimage import data
 
     from .checkpoint import DEFAULT_CHECKPOINT
     from .detector import Detector
+    from .reading import cli_note
 
     start = time.perf_counter()
     detector = Detector.from_checkpoint(device="auto")
@@ -51,14 +56,15 @@ def run_demo() -> int:
         t = time.perf_counter()
         result = detector.predict_image(image)
         print(f"Prediction : {result.prediction}\nConfidence : {result.confidence:.4f}")
-        print(f"({len(result.faces)} face, {time.perf_counter() - t:.2f} s)")
+        print(f"({len(result.faces)} face, {time.perf_counter() - t:.2f} s)" + _warnings(result))
         video = sample_video(Path(tmp) / "astronaut.mp4")
         print(f"\nvideo: a 2 s clip generated from it -> predict --video {video.name}")
         t = time.perf_counter()
         v = detector.predict_video(video)
         print(f"Prediction : {v.prediction}\nConfidence : {v.confidence:.4f}")
         print(f"({len(v.faces)} faces in {v.frames} frames, {len(v.persons)} person(s), "
-              f"{time.perf_counter() - t:.2f} s)")
+              f"{time.perf_counter() - t:.2f} s)" + _warnings(v))
+    print(f"\nWhat the confidence means: {cli_note(detector.meta)}")
     print("\nThe astronaut photo is real: REAL is the right answer. Try your own files:\n"
           "  flashivy predict --image FILE | --video FILE | --input FOLDER --json out.jsonl\n"
           "or open the web page: flashivy serve  (http://127.0.0.1:7860)")

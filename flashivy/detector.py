@@ -18,6 +18,8 @@ from .crops import load_image
 from .errors import UserError
 from .faces import Face, create_detector, crop_face
 from .metrics import calibrated_probs
+from .quality import (NO_FACE, QualityWarning, compression_warning, face_warnings, jpeg_quality, near_threshold,
+                      person_warnings)
 from .runtime import Scorer, TorchScorer, normalise, open_scorer
 from .timeouts import check
 from .video import prefetch, sample_frames
@@ -46,6 +48,7 @@ class FaceScore:
 class Verdict:
     fake_probability: float | None
     threshold: float
+    warnings: list[QualityWarning] = field(default_factory=list)  # reasons to trust this verdict less
 
     @property
     def prediction(self) -> str | None:
@@ -196,12 +199,19 @@ class Detector:
             prob = float(self.score_crops([rgb])[0])
             mode = "none" if crop == "none" else "whole-image"
             h, w = rgb.shape[:2]
-            return ImageResult(prob, self.threshold, path=path, crop=mode,
-                               faces=[FaceScore(0, (0.0, 0.0, float(w), float(h)), prob)])
-        probs = self.score_crops([crop_face(rgb, f.box, self.margin, self.size) for f in faces])
+            box = (0.0, 0.0, float(w), float(h))
+            warnings = ([NO_FACE] if mode == "whole-image" else []) + self._image_warnings(path, [box], [rgb], prob)
+            return ImageResult(prob, self.threshold, warnings, path=path, crop=mode, faces=[FaceScore(0, box, prob)])
+        crops = [crop_face(rgb, f.box, self.margin, self.size) for f in faces]
+        probs = self.score_crops(crops)
         scores = [FaceScore(0, f.box, float(p), person=i) for i, (f, p) in enumerate(zip(faces, probs))]
-        return ImageResult(self.video_aggregate(probs.tolist()), self.threshold, path=path, crop="detect",
-                           faces=scores)
+        prob = self.video_aggregate(probs.tolist())
+        return ImageResult(prob, self.threshold, self._image_warnings(path, [f.box for f in faces], crops, prob),
+                           path=path, crop="detect", faces=scores)
+
+    def _image_warnings(self, path: str, boxes: list, crops: list, prob: float) -> list[QualityWarning]:
+        return (face_warnings(boxes, crops) + compression_warning(jpeg_quality(path) if path else None)
+                + near_threshold(prob, self.threshold))
 
     def predict_video(self, path: str | Path, num_frames: int = 32, keep_crops: bool = False) -> VideoResult:
         """Sample frames, find and track faces, score them, aggregate per person and per video.
@@ -224,8 +234,7 @@ class Detector:
             raise UserError(f"{path}: no frame could be decoded")
         probs += self.score_crops(crops[len(probs):]).tolist()
         keys = [(index, f.box) for index, faces in faces_per_frame for f in faces]
-        prob_of = dict(zip(keys, probs))
-        crop_of = dict(zip(keys, crops)) if keep_crops else {}
+        prob_of, crop_of = dict(zip(keys, probs)), dict(zip(keys, crops))
         persons, scores, kept = [], [], []
         for p, tr in enumerate(track(faces_per_frame)):
             frame_probs = [prob_of[(index, f.box)] for index, f in tr]
@@ -236,5 +245,13 @@ class Detector:
         # Short tracks are mostly detector noise; they vote only when nobody else was seen.
         steady = [pr for pr in persons if pr.faces >= self.min_person_share * n_frames] or persons
         video_prob = self.video_aggregate([pr.fake_probability for pr in steady]) if steady else None
-        return VideoResult(video_prob, self.threshold, path=str(path), frames=n_frames, total_frames=info.frames,
-                           fps=info.fps, faces=scores, persons=persons, crops=kept)
+        counted = {pr.person for pr in steady}
+        counted_faces = [f for f in scores if f.person in counted]
+        warnings = (face_warnings([f.box for f in counted_faces], [crop_of[(f.frame, f.box)] for f in counted_faces])
+                    + compression_warning(bits_per_pixel=info.bits_per_pixel)
+                    + person_warnings([pr.fake_probability for pr in steady],
+                                      max((pr.faces for pr in persons), default=0), n_frames, self.threshold,
+                                      self.min_person_share)
+                    + near_threshold(video_prob, self.threshold))
+        return VideoResult(video_prob, self.threshold, warnings, path=str(path), frames=n_frames,
+                           total_frames=info.frames, fps=info.fps, faces=scores, persons=persons, crops=kept)

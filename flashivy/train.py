@@ -31,6 +31,7 @@ from .data import (LABELS, FaceDataset, Sample, balanced_weights, describe, grou
 from .errors import UserError
 from .metrics import binary_report, calibrated_probs, expected_calibration_error, fit_temperature, plot_roc
 from .models import create_model, model_spec
+from .reading import tested_on_rows
 
 
 @dataclass
@@ -66,6 +67,9 @@ class TrainConfig:
     init: str = ""  # fine-tune: start from this checkpoint's weights instead of ImageNet's
     splits: str = ""  # a previous run's splits.json: its groups keep their split, new groups are split by hash
     freeze: list[str] = field(default_factory=list)  # parameter-name prefixes left untrained (e.g. "blocks.0")
+    exclude_methods: list[str] = field(default_factory=list)  # manipulation methods left out of train and val
+    keep: str = "best"  # the epoch saved as best.safetensors: "best" by validation AUC, or "last" (a fixed budget:
+    # protocol runs, where in-distribution validation must not choose what is scored on unseen data)
 
     @classmethod
     def from_file(cls, path: str | Path, **overrides) -> "TrainConfig":
@@ -226,13 +230,23 @@ def predict_all(model: nn.Module, samples: list[Sample], cfg: TrainConfig, devic
 
 def per_source_report(samples: list[Sample], logits: np.ndarray, temperature: float = 1.0,
                       threshold: float = 0.5) -> dict:
+    """Per source; where its fakes name their manipulation methods, also each method against the reals."""
     probs = calibrated_probs(logits, temperature)
     report = {}
     for source in sorted({s.source for s in samples}):
         idx = [i for i, s in enumerate(samples) if s.source == source]
-        report[source] = binary_report([samples[i].label for i in idx], probs[idx],
-                                       [samples[i].video for i in idx], threshold)
+        report[source] = _report([samples[i] for i in idx], probs[idx], threshold)
+        methods = sorted({samples[i].method for i in idx if samples[i].label == 1} - {"", "original"})
+        if methods:
+            report[source]["methods"] = {}
+        for method in methods:
+            keep = [i for i in idx if samples[i].label == 0 or samples[i].method == method]
+            report[source]["methods"][method] = _report([samples[i] for i in keep], probs[keep], threshold)
     return report
+
+
+def _report(samples: list[Sample], probs: np.ndarray, threshold: float) -> dict:
+    return binary_report([s.label for s in samples], probs, [s.video for s in samples], threshold)
 
 
 def selection_score(report: dict) -> float:
@@ -283,6 +297,8 @@ def train(cfg: TrainConfig) -> dict:
 
     if not cfg.sources:
         raise UserError("no training data: give --data NAME=PATH (or a recipe with 'sources')")
+    if cfg.keep not in ("best", "last"):
+        raise UserError(f"keep must be 'best' or 'last', not {cfg.keep!r}")
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
     world = distributed.init(device.type)
@@ -300,6 +316,8 @@ def train(cfg: TrainConfig) -> dict:
                for path in ([paths] if isinstance(paths, str) else paths) for s in load_source(path, name)
                if group_rank(s.group, -1) < rank_cut(cfg.group_fraction.get(name, 1.0))]
     train_s, val_s, test_s = three_way_split(samples, cfg)
+    # Leave-method-out: the method is never trained on nor chosen by; test keeps it (that is the point).
+    train_s, val_s = ([s for s in part if s.method not in cfg.exclude_methods] for part in (train_s, val_s))
     if cfg.reals_only:
         train_s = [s for s in train_s if s.label == 0]
     landmarks = _landmarks(cfg) if cfg.self_blend else {}
@@ -354,7 +372,7 @@ def train(cfg: TrainConfig) -> dict:
     started = time.time()
     seen: dict[int, list[int]] = {}
     for epoch in range(start_epoch, cfg.epochs):
-        if stale >= cfg.patience:
+        if stale >= cfg.patience and cfg.keep == "best":
             if main:
                 print(f"early stop: no gain for {cfg.patience} epochs", file=sys.stderr)
             break
@@ -399,7 +417,7 @@ def train(cfg: TrainConfig) -> dict:
         best, stale = (score, 0) if improved else (best, stale + 1)
         if main:
             print(json.dumps(row), file=sys.stderr)
-            if improved:
+            if improved or cfg.keep == "last":
                 save_checkpoint(best_path, model, {**meta, "val": report})
             tmp = state_path.with_suffix(".pt.tmp")  # no half-written state if killed here
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -492,7 +510,8 @@ def finalize(cfg: TrainConfig, best_path: Path, val_s: list[Sample], test_s: lis
     if not world.is_main:
         return report
     meta = read_metadata(best_path)
-    meta.update(temperature=temperature, calibration=calibration, val=report["val"], test=test_report)
+    meta.update(temperature=temperature, calibration=calibration, val=report["val"], test=test_report,
+                tested_on=tested_on_rows(test_report))
     save_checkpoint(best_path, model, meta)
     out = Path(cfg.out)
     probs = calibrated_probs(test_logits, temperature)

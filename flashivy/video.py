@@ -2,7 +2,9 @@
 
 Frames are streamed, never dumped: only the sampled frames are converted to
 arrays. The frame count is measured by demuxing (cheap, no decoding) because
-container metadata is often missing or wrong.
+container metadata is often missing or wrong. Frames come out upright: a phone
+stores a portrait video as landscape frames plus a display rotation, which every
+player applies, and so do we.
 """
 from __future__ import annotations
 
@@ -22,12 +24,20 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpe
 class VideoInfo:
     frames: int
     fps: float
-    width: int
+    width: int  # as displayed (after the rotation)
     height: int
+    rotation: int = 0  # display rotation, degrees counter-clockwise (0, 90, 180, 270)
+    bit_rate: int = 0  # of the video stream (or the whole file when the stream does not say), bits/s
 
     @property
     def duration(self) -> float:
         return self.frames / self.fps if self.fps else 0.0
+
+    @property
+    def bits_per_pixel(self) -> float | None:
+        """How hard the video was compressed: bits spent per pixel of each frame."""
+        pixels = self.width * self.height * self.fps
+        return self.bit_rate / pixels if self.bit_rate and pixels else None
 
 
 def sample_indices(total: int, num_frames: int | None = 32, every: int | None = None) -> list[int]:
@@ -67,30 +77,67 @@ def _open(path: str | Path):
     return container
 
 
+def _stream(container):
+    """The stream FFmpeg itself would play: the default one when a file holds several."""
+    return container.streams.best("video") or container.streams.video[0]
+
+
+def rotation_of(frame) -> int:
+    """The frame's display rotation in degrees counter-clockwise, as a multiple of 90 (0 when absent or odd)."""
+    try:
+        angle = float(frame.rotation)
+    except (AttributeError, TypeError, ValueError):
+        return 0
+    turns = angle / 90
+    return int(round(turns)) % 4 * 90 if abs(turns - round(turns)) < 0.01 and abs(angle) <= 360 else 0
+
+
+def upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
+    """The frame as a player shows it: turned ``rotation`` degrees counter-clockwise."""
+    return np.ascontiguousarray(np.rot90(rgb, rotation // 90)) if rotation % 360 else rgb
+
+
 def _reason(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 
 
 def probe(path: str | Path) -> VideoInfo:
-    """Frame count (by demuxing), frame rate and size of the first video stream."""
+    """Frame count (by demuxing), frame rate, displayed size and rotation of the video stream."""
     import av
 
     with _open(path) as container:
-        stream = container.streams.video[0]
+        stream = _stream(container)
         fps = float(stream.average_rate or stream.guessed_rate or 0) or 25.0
         width, height = stream.codec_context.width, stream.codec_context.height
+        bit_rate = int(stream.bit_rate or container.bit_rate or 0)
         try:
             frames = sum(1 for packet in container.demux(stream) if packet.size)
         except av.error.FFmpegError as exc:
             raise UserError(f"{path}: corrupt video ({_reason(exc)})") from None
     if frames == 0:
         raise UserError(f"{path}: video has no frames")
-    return VideoInfo(frames=frames, fps=fps, width=width, height=height)
+    rotation = _first_rotation(path)
+    if rotation in (90, 270):
+        width, height = height, width
+    return VideoInfo(frames=frames, fps=fps, width=width, height=height, rotation=rotation, bit_rate=bit_rate)
+
+
+def _first_rotation(path: str | Path) -> int:
+    """The display rotation, read from the first decodable frame (where FFmpeg puts it)."""
+    import av
+
+    with _open(path) as container:
+        try:
+            for frame in container.decode(_stream(container)):
+                return rotation_of(frame)
+        except av.error.FFmpegError:
+            pass
+    return 0
 
 
 def iter_frames(path: str | Path, indices: list[int]) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield ``(index, RGB uint8 array)`` for the wanted frame indices, in order.
+    """Yield ``(index, upright RGB uint8 array)`` for the wanted frame indices, in order.
 
     Decoding stops after the last wanted frame. A stream that ends early or is
     corrupt part-way yields what it could decode.
@@ -103,14 +150,14 @@ def iter_frames(path: str | Path, indices: list[int]) -> Iterator[tuple[int, np.
     last = wanted[-1]
     wanted_set = set(wanted)
     with _open(path) as container:
-        stream = container.streams.video[0]
+        stream = _stream(container)
         stream.thread_type = "AUTO"
         index = -1
         try:
             for frame in container.decode(stream):
                 index += 1
                 if index in wanted_set:
-                    yield index, frame.to_ndarray(format="rgb24")
+                    yield index, upright(frame.to_ndarray(format="rgb24"), rotation_of(frame))
                 if index >= last:
                     break
         except av.error.FFmpegError:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UserError
+from .reading import reading
 
 TITLE = "Flashivy-Deepfake"
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica", "Arial", "sans-serif"]
@@ -31,19 +32,9 @@ class Limits:
     max_video_s: float = 120.0
 
 
-def reading(prob: float | None, threshold: float, kind: str) -> str:
-    """What the number means, and what it does not, in plain words."""
-    if prob is None:
-        return ("No face was found, so there is nothing to judge. The detector only looks at faces; "
-                "try a clip or photo where a face is clearly visible.")
-    share = round(prob * 100)
-    lean = "manipulated" if prob >= threshold else "unaltered"
-    return (f"The model rates the face{'s' if kind == 'video' else ''} **{share} % likely to be manipulated**: "
-            f"it leans towards *{lean}*. The number is calibrated on held-out data, so among many files "
-            f"scored around {share} %, roughly {share} in 100 were fakes in our tests. It is a statistical "
-            "judgement on face pixels, not proof: it can be wrong on manipulation methods it never saw, on "
-            "heavily compressed or tiny faces, and it says nothing about whether the content is true. "
-            "Treat it as one clue among others.")
+def warnings_markdown(warnings) -> str:
+    """Each warning as a line above the reading: beside the verdict, never instead of it."""
+    return "".join(f"> ⚠ **Take care:** {w.message}\n\n" for w in warnings)
 
 
 def _public_message(exc: UserError, upload: Path) -> str:
@@ -99,7 +90,8 @@ class Analyser:
         summary = (f"## {verdict}\n"
                    + (f"**Fake probability: {prob:.4f}** (confidence {result.confidence:.4f}, "
                       f"threshold {result.threshold:.2f})\n\n" if prob is not None else "\n")
-                   + reading(prob, result.threshold, kind)
+                   + warnings_markdown(result.warnings)
+                   + reading(prob, result.threshold, self.detector.meta, kind)
                    + f"\n\n*{kind}, {len(result.faces)} face(s)"
                    + (f" in {result.frames} sampled frames" if kind == "video" else "")
                    + f", analysed in {seconds:.1f} s*")

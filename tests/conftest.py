@@ -91,3 +91,25 @@ def write_face_crops(root, n_videos=6, per_video=4):
 @pytest.fixture(scope="session")
 def face_video(tmp_path_factory) -> Path:
     return write_video(tmp_path_factory.mktemp("video") / "astronaut.mp4", astronaut_frames())
+
+
+# tkhd display matrices (a, b, c, d in 16.16 fixed point) that make FFmpeg report a display rotation
+# of 90, 180 or 270 degrees counter-clockwise, as phones write them.
+_ONE, _MINUS_ONE = 0x00010000, 0xFFFF0000
+_TKHD_MATRIX = {90: (0, _MINUS_ONE, _ONE, 0), 180: (_MINUS_ONE, 0, 0, _MINUS_ONE), 270: (0, _ONE, _MINUS_ONE, 0)}
+
+
+def write_rotated_video(path: Path, upright_frames: list[np.ndarray], rotation: int, fps: int = 25) -> Path:
+    """A phone-style MP4: frames stored turned by ``rotation`` the other way, plus the display matrix
+    that tells every player to turn them back upright."""
+    import struct
+
+    stored = [np.ascontiguousarray(np.rot90(f, -rotation // 90)) for f in upright_frames]
+    write_video(path, stored, fps=fps)
+    data = bytearray(path.read_bytes())
+    at = data.index(b"tkhd")
+    matrix = at + (44 if data[at + 4] == 0 else 56)  # after the version 0 / version 1 header fields
+    a, b, c, d = _TKHD_MATRIX[rotation]
+    struct.pack_into(">9I", data, matrix, a, b, 0, c, d, 0, 0, 0, 0x40000000)
+    path.write_bytes(bytes(data))
+    return path

@@ -98,11 +98,24 @@ def test_image_upload_shows_verdict_and_heatmap(server, browser, tmp_path, astro
     verdict = page.inner_text("#verdict")
     assert verdict.splitlines()[0].strip() == "REAL", verdict
     assert "Fake probability" in verdict and "not proof" in verdict
+    assert "Never trained or tested on" in verdict and "confidently wrong" in verdict  # from the model's metadata
+    assert "Take care" not in verdict  # a clean face: no warning
     page.wait_for_function("() => [...document.querySelectorAll('#heatmaps img')]"
                            ".some(i => i.complete && i.naturalWidth > 200)")
     assert page.locator("#record a, #record [download]").count() >= 1
     _shot(page, "web_image", tmp_path)
     print(f"upload to verdict: {seconds:.1f} s")
+
+
+def test_blurred_face_shows_a_warning_beside_the_verdict(server, browser, tmp_path, astronaut):
+    image = tmp_path / "blurred.jpg"
+    cv2.imwrite(str(image), cv2.GaussianBlur(astronaut, (0, 0), 5)[..., ::-1])
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    _upload_and_analyse(page, server, image, "#verdict h2")
+    verdict = page.inner_text("#verdict")
+    assert verdict.splitlines()[0].strip() in ("REAL", "FAKE"), verdict  # the verdict is still there
+    assert "Take care" in verdict and "blurred" in verdict, verdict
+    _shot(page, "web_warning", tmp_path)
 
 
 def test_bundled_video_example_shows_frames_plot_and_persons(server, browser, tmp_path):
