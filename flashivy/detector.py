@@ -131,6 +131,7 @@ class Detector:
         self._torch_model = None
         self.threshold = meta.get("threshold", 0.5) if threshold is None else threshold
         self.temperature = float(meta.get("temperature", 1.0))
+        self.bias = float(meta.get("bias", 0.0))  # checkpoints calibrated by temperature alone have none
         crop = meta["crop"]
         self.margin, self.size = crop["margin"], crop["size"]
         self._face_detector = None
@@ -181,7 +182,7 @@ class Detector:
                      else cv2.resize(c, (self.size, self.size), interpolation=cv2.INTER_AREA)
                      for c in crops[i:i + self.batch_size]]
             logits = self.scorer.logits(normalise(batch, self.meta["mean"], self.meta["std"]))
-            out.append(calibrated_probs(logits, self.temperature))
+            out.append(calibrated_probs(logits, self.temperature, self.bias))
         return np.concatenate(out).astype(np.float32) if out else np.zeros(0, np.float32)
 
     def predict_image(self, image: str | Path | np.ndarray, crop: str = "auto") -> ImageResult:

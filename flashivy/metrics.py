@@ -1,4 +1,4 @@
-"""Metrics (scikit-learn), calibration by temperature, and the ROC / calibration plots."""
+"""Metrics (scikit-learn), calibration (temperature and bias), and the ROC / calibration plots."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -8,9 +8,9 @@ from typing import Sequence
 import numpy as np
 
 
-def calibrated_probs(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """Fake probability ``sigmoid(logit / T)``."""
-    return 1.0 / (1.0 + np.exp(-np.asarray(logits, float) / temperature))
+def calibrated_probs(logits: np.ndarray, temperature: float = 1.0, bias: float = 0.0) -> np.ndarray:
+    """Fake probability ``sigmoid(logit / T + bias)``."""
+    return 1.0 / (1.0 + np.exp(-(np.asarray(logits, float) / temperature + bias)))
 
 
 def eer(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -75,18 +75,22 @@ def binary_report(labels, probs, videos: Sequence[str] | None = None, threshold:
     return report
 
 
-def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """The temperature T minimising the log-loss of sigmoid(logit / T) (1-D search on log T)."""
-    from scipy.optimize import minimize_scalar
+def fit_calibration(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Temperature T and bias b minimising the log-loss of sigmoid(logit / T + b) (Platt scaling).
+
+    The bias matters when training shifted the model's prior, e.g. pseudo-fakes that make "fake" more
+    common in training than in the world; a temperature alone cannot undo that.
+    """
+    from scipy.optimize import minimize
 
     logits, labels = np.asarray(logits, float), np.asarray(labels, float)
 
-    def nll(log_t: float) -> float:
-        p = np.clip(calibrated_probs(logits, np.exp(log_t)), 1e-7, 1 - 1e-7)
+    def nll(params: np.ndarray) -> float:
+        p = np.clip(calibrated_probs(logits, np.exp(params[0]), params[1]), 1e-7, 1 - 1e-7)
         return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))
 
-    result = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
-    return float(np.exp(result.x))
+    result = minimize(nll, np.zeros(2), method="L-BFGS-B", bounds=[(np.log(0.05), np.log(20.0)), (-5.0, 5.0)])
+    return float(np.exp(result.x[0])), float(result.x[1])
 
 
 def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | Path, title: str = "ROC") -> Path:

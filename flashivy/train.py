@@ -1,8 +1,8 @@
 """Training: balanced sampling, augmentation, AMP on CUDA, resume, best-by-AUC, early stopping,
-temperature calibration, a held-out test report, and data-parallel training under torchrun.
+calibration (temperature and bias), a held-out test report, and data-parallel training under torchrun.
 
 The data are split by group into train / val / test. Val picks the best
-epoch and fits the temperature; test is only reported, never used to decide.
+epoch and fits the calibration; test is only reported, never used to decide.
 
 Under ``torchrun --nproc_per_node N`` each rank trains on its part of every
 global batch (DDP averages the gradients), so ``batch_size`` is the effective
@@ -28,8 +28,8 @@ from .atomic import atomic_path, write_text_atomic
 from .checkpoint import save_checkpoint, sha256
 from .data import (LABELS, FaceDataset, Sample, balanced_weights, describe, group_rank, load_source,
                    read_splits, split_by_group, split_by_official_lists)
-from .errors import UserError
-from .metrics import binary_report, calibrated_probs, expected_calibration_error, fit_temperature, plot_roc
+from .errors import UserError, require_file
+from .metrics import binary_report, calibrated_probs, expected_calibration_error, fit_calibration, plot_roc
 from .models import create_model, model_spec
 from .reading import tested_on_rows
 
@@ -73,7 +73,11 @@ class TrainConfig:
 
     @classmethod
     def from_file(cls, path: str | Path, **overrides) -> "TrainConfig":
-        data = json.loads(Path(path).read_text())
+        require_file(path)
+        try:
+            data = json.loads(Path(path).read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise UserError(f"{path}: not a JSON recipe ({exc})") from None
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known - {"description"}
         if unknown:
@@ -228,10 +232,10 @@ def predict_all(model: nn.Module, samples: list[Sample], cfg: TrainConfig, devic
     return out
 
 
-def per_source_report(samples: list[Sample], logits: np.ndarray, temperature: float = 1.0,
+def per_source_report(samples: list[Sample], logits: np.ndarray, temperature: float = 1.0, bias: float = 0.0,
                       threshold: float = 0.5) -> dict:
     """Per source; where its fakes name their manipulation methods, also each method against the reals."""
-    probs = calibrated_probs(logits, temperature)
+    probs = calibrated_probs(logits, temperature, bias)
     report = {}
     for source in sorted({s.source for s in samples}):
         idx = [i for i, s in enumerate(samples) if s.source == source]
@@ -299,6 +303,8 @@ def train(cfg: TrainConfig) -> dict:
         raise UserError("no training data: give --data NAME=PATH (or a recipe with 'sources')")
     if cfg.keep not in ("best", "last"):
         raise UserError(f"keep must be 'best' or 'last', not {cfg.keep!r}")
+    if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.samples_per_epoch < cfg.batch_size:
+        raise UserError("epochs and batch size must be at least 1, and samples per epoch at least one batch")
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
     world = distributed.init(device.type)
@@ -486,7 +492,7 @@ def _metadata(cfg: TrainConfig, spec, data_summary: dict) -> dict:
 
 def finalize(cfg: TrainConfig, best_path: Path, val_s: list[Sample], test_s: list[Sample],
              device: torch.device, amp: bool, world: distributed.World = distributed.World()) -> dict:
-    """Fit the temperature on val, store it, and report val and held-out test metrics (rank 0 writes)."""
+    """Fit temperature and bias on val, store them, and report val and held-out test metrics (rank 0 writes)."""
     from .checkpoint import load_checkpoint, read_metadata
 
     model, meta = load_checkpoint(best_path, device=str(device))
@@ -497,24 +503,24 @@ def finalize(cfg: TrainConfig, best_path: Path, val_s: list[Sample], test_s: lis
 
     val_logits = logits_of(val_s)
     val_labels = np.array([s.label for s in val_s])
-    temperature = fit_temperature(val_logits, val_labels)
+    temperature, bias = fit_calibration(val_logits, val_labels)
     calibration = {
-        "temperature": temperature,
+        "temperature": temperature, "bias": bias,
         "val_ece_before": expected_calibration_error(val_labels, calibrated_probs(val_logits)),
-        "val_ece_after": expected_calibration_error(val_labels, calibrated_probs(val_logits, temperature)),
+        "val_ece_after": expected_calibration_error(val_labels, calibrated_probs(val_logits, temperature, bias)),
     }
     test_logits = logits_of(test_s)
-    test_report = per_source_report(test_s, test_logits, temperature)
+    test_report = per_source_report(test_s, test_logits, temperature, bias)
     report = {"model": cfg.model, "checkpoint": str(best_path), "calibration": calibration,
-              "val": per_source_report(val_s, val_logits, temperature), "test": test_report}
+              "val": per_source_report(val_s, val_logits, temperature, bias), "test": test_report}
     if not world.is_main:
         return report
     meta = read_metadata(best_path)
-    meta.update(temperature=temperature, calibration=calibration, val=report["val"], test=test_report,
+    meta.update(temperature=temperature, bias=bias, calibration=calibration, val=report["val"], test=test_report,
                 tested_on=tested_on_rows(test_report))
     save_checkpoint(best_path, model, meta)
     out = Path(cfg.out)
-    probs = calibrated_probs(test_logits, temperature)
+    probs = calibrated_probs(test_logits, temperature, bias)
     curves = {}
     for source in sorted({s.source for s in test_s}):
         idx = [i for i, s in enumerate(test_s) if s.source == source]

@@ -105,3 +105,18 @@ def test_protocol_scores_the_held_back_method_and_resumes(tmp_path, capsys):
 def test_checkpoints_without_methods_count_as_having_seen_every_method():
     meta = {"data": {"train": {"ffpp": {"fake": {"crops": 10, "groups": 2}, "real": {"crops": 10, "groups": 2}}}}}
     assert seen_by(meta) == {"ffpp": {"*"}}
+
+
+def test_bad_recipes_are_one_clear_error(tmp_path, capsys):
+    from flashivy.cli import main
+
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert main(["protocol", "--recipe", str(tmp_path / "missing.json")]) == 1
+    assert main(["train", "--config", str(bad)]) == 1
+    assert main(["train", "--data", f"x={tmp_path}", "--epochs", "0"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {tmp_path / 'missing.json'}: no such file",
+                   f"error: {bad}: not a JSON recipe (Expecting property name enclosed in double quotes: "
+                   "line 1 column 2 (char 1))",
+                   "error: epochs and batch size must be at least 1, and samples per epoch at least one batch"]
