@@ -90,7 +90,7 @@ def column_config(recipe, name: str, out_root: Path):
                    out=str(out_root / name), keep="last")
 
 
-def test_samples(sources: dict, column: Column) -> list:
+def scored_samples(sources: dict, column: Column) -> list:
     """The test source's reals and its fakes of the held-back method (every fake for a held-back dataset)."""
     paths = sources[column.test_source]
     samples = [s for path in ([paths] if isinstance(paths, str) else paths)
@@ -158,7 +158,7 @@ def run_recipe(recipe_path: str | Path, columns: list[str], out: str | Path) -> 
         print(f"protocol: {out_root.name} / {name}", file=sys.stderr)
         train(cfg)
         run = Path(cfg.out)
-        return score_column(run / "best.safetensors", test_samples(recipe.sources, COLUMNS[name]), COLUMNS[name],
+        return score_column(run / "best.safetensors", scored_samples(recipe.sources, COLUMNS[name]), COLUMNS[name],
                             run / "splits.json")
 
     return _run(out_root / "results.json", columns, one)
@@ -173,7 +173,7 @@ def score_checkpoint(checkpoint: str | Path, splits: str | Path | None, sources:
 
     def one(name: str) -> dict:
         check_unseen(checkpoint, COLUMNS[name])
-        return score_column(checkpoint, test_samples(sources, COLUMNS[name]), COLUMNS[name],
+        return score_column(checkpoint, scored_samples(sources, COLUMNS[name]), COLUMNS[name],
                             Path(splits) if splits else None)
 
     return _run(Path(out) / checkpoint_name(checkpoint) / "results.json", columns, one)
