@@ -128,7 +128,7 @@ def _print_notes(result, meta: dict) -> None:
 
     sys.stdout.flush()
     for w in result.warnings:
-        print(f"warning: {w.message} [{w.code}]", file=sys.stderr)
+        print(w, file=sys.stderr)
     if result.prediction is not None:
         print(f"note: {cli_note(meta)}", file=sys.stderr)
 

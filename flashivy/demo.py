@@ -37,7 +37,7 @@ def sample_video(path: Path, frames: int = 48, fps: int = 24) -> Path:
 
 
 def _warnings(result) -> str:
-    return "".join(f"\nwarning: {w.message} [{w.code}]" for w in result.warnings)
+    return "".join(f"\n{w}" for w in result.warnings)
 
 
 def run_demo() -> int:

@@ -28,6 +28,9 @@ class QualityWarning:
     code: str
     message: str
 
+    def __str__(self) -> str:
+        return f"warning: {self.message} [{self.code}]"
+
 
 def sharpness(crop: np.ndarray, size: int = 224) -> float:
     """Variance of the Laplacian of the grey face crop resized to ``size``: low means blurred."""
