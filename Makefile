@@ -4,12 +4,12 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test clean
+.PHONY: install demo test wheel clean
 
 install: $(STAMP)
 
 # Idempotent: re-runs only when the dependency files change.
-$(STAMP): pyproject.toml requirements.txt requirements-dev.txt requirements-nodeps.txt models/flashivy_default.safetensors
+$(STAMP): pyproject.toml requirements.txt requirements-dev.txt requirements-nodeps.txt flashivy/weights/flashivy_default.safetensors
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
 	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
@@ -23,5 +23,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# A wheel with the shipped weights and their ONNX export inside (package data): any install has the model.
+wheel: $(STAMP)
+	$(PY) -m flashivy export >/dev/null
+	$(PY) -m pip wheel -q --no-deps --no-build-isolation -w dist .
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build dist *.egg-info

@@ -2,6 +2,7 @@
 
     python benchmarks/speed.py                      # the 60 FF++ videos of ../shared/data
     python benchmarks/speed.py VIDEO_ROOT --limit 10 --v1-all 2 --out runs/bench
+    python benchmarks/speed.py --compare runs/old/best.safetensors   # also: the cost of a model change
 
 Pipelines (all classify with the same shipped model, batched, so only the
 front end differs):
@@ -207,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--v1-all", type=int, default=3, help="videos for the every-frame v1 pipeline")
     parser.add_argument("--frames", type=int, default=32)
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench")
+    parser.add_argument("--compare", type=Path, metavar="CHECKPOINT",
+                        help="also time this checkpoint end to end, alternating video by video with the default")
     args = parser.parse_args(argv)
 
     from tqdm import tqdm
@@ -222,11 +225,16 @@ def main(argv: list[str] | None = None) -> int:
         detector = Detector.from_checkpoint(device="cpu")
         detector.face_detector  # load outside the timings
         haar = create_detector("haar")
-        e2e, decode, staged, v132, v1all = [], [], [], [], []
+        other = Detector.from_checkpoint(args.compare, device="cpu") if args.compare else None
+        e2e, e2e_other, decode, staged, v132, v1all = [], [], [], [], [], []
         for path in tqdm(videos, desc="ours end to end", unit="video"):
             t = time.perf_counter()
             detector.predict_video(path, args.frames)
             e2e.append(time.perf_counter() - t)
+            if other is not None:  # alternating, so both see the same machine load
+                t = time.perf_counter()
+                other.predict_video(path, args.frames)
+                e2e_other.append(time.perf_counter() - t)
         rss = peak_rss_gb()  # nothing but our pipeline has run so far
         for path in tqdm(videos, desc="stages, decode floor, v1 on 32 frames", unit="video"):
             decode.append(decode_only(path, args.frames)[0])
@@ -262,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
         "face_found_ours": found["ours"], "face_found_haar": found["haar"],
         "detect_ms_720p": det_ms, "peak_rss_gb_ours": rss, "cold_start_predict_image_s": cold,
         "stages_ours": median_stages(staged), "stages_v1_32": median_stages(v132),
+        "heads": detector.kinds, "compared_with": str(args.compare) if other else None,
+        "compared_s_per_video": statistics.median(e2e_other) if other else None,
+        "ours_over_compared": statistics.median(e / o for e, o in zip(e2e, e2e_other)) if other else None,
         "stages_v1_all": median_stages(v1all) if n_all else {},
     }
     args.out.mkdir(parents=True, exist_ok=True)
@@ -297,6 +308,9 @@ def print_table(r: dict) -> None:
         ("peak RSS, video inference (GB)", fmt(r["peak_rss_gb_ours"]), "target <= 1.5"),
         ("cold start predict --image (s)", fmt(r["cold_start_predict_image_s"]), "target <= 3"),
     ]
+    if r.get("compared_with"):
+        rows += [(f"compared: {Path(r['compared_with']).name}, s per video", fmt(r["compared_s_per_video"], ".3f"), ""),
+                 ("ours / compared (median of per-video ratios)", fmt(r["ours_over_compared"], ".3f"), "")]
     width = max(len(a) for a, _, _ in rows)
     for a, b, c in rows:
         print(f"{a:<{width}}  {b:>14}  {c}")

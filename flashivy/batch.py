@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .atomic import atomic_path
-from .crops import open_image
+from .images import open_image
 from .detector import Detector, ImageResult, VideoResult
 from .distributed import World, barrier, gather, shard
 from .errors import UserError, require_file
@@ -63,7 +63,8 @@ def record(result: ImageResult | VideoResult | None, path: Path, kind: str | Non
     if result is None:
         return base
     base.update(prediction=result.prediction, confidence=result.confidence, faces=len(result.faces),
-                fake_probability=result.fake_probability, warnings=as_records(result.warnings))
+                fake_probability=result.fake_probability, scores=result.scores, kind=result.kind,
+                warnings=as_records(result.warnings))
     if isinstance(result, VideoResult):
         base.update(frames=result.frames, total_frames=result.total_frames, fps=result.fps,
                     persons=[{k: v for k, v in asdict(p).items() if k not in ("threshold", "warnings")}

@@ -27,9 +27,9 @@ class Landmarker:
     """MediaPipe FaceMesh on face crops: 468 points (x, y) in pixels, or None when no face."""
 
     def __init__(self):
-        from .faces import _native_stderr_silenced
+        from .faces import quiet_native_stderr
 
-        with _native_stderr_silenced():
+        with quiet_native_stderr():
             from mediapipe.python.solutions import face_mesh
 
             self._mesh = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False,
@@ -37,9 +37,9 @@ class Landmarker:
             self._mesh.process(np.zeros((64, 64, 3), np.uint8))
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray | None:
-        from .faces import _native_stderr_silenced
+        from .faces import quiet_native_stderr
 
-        with _native_stderr_silenced():  # MediaPipe logs a projection warning per new image size
+        with quiet_native_stderr():  # MediaPipe logs a projection warning per new image size
             found = self._mesh.process(np.ascontiguousarray(rgb)).multi_face_landmarks
         if not found:
             return None
@@ -94,7 +94,7 @@ def alter_source(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The copy that is blended in: colour shifted, then sharpened or down/up-scaled, shifted and rescaled."""
     import cv2
 
-    from .data import rescale
+    from .images import rescale
 
     out = img.astype(np.float32)
     out += rng.uniform(-20, 20, 3)  # RGB shift
@@ -130,7 +130,7 @@ def compute_landmarks(paths: list[Path], root: Path, progress: bool = True) -> P
     """FaceMesh on every crop; ``root/landmarks.npz`` maps relative paths to (468, 2) points."""
     from tqdm import tqdm
 
-    from .crops import load_image
+    from .images import load_image
 
     marker = Landmarker()
     names, points = [], []
@@ -160,7 +160,7 @@ def load_landmarks(root: Path) -> dict[str, np.ndarray]:
 
 def blend_sheet(paths: list[Path], out: Path, n: int = 6, seed: int = 0) -> Path:
     """Rows of real / pseudo-fake / mask, to see what the model learns from."""
-    from .crops import load_image
+    from .images import load_image
     from .sheets import contact_sheet, save_png
 
     marker, rng = Landmarker(), np.random.default_rng(seed)

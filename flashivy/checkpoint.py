@@ -19,16 +19,21 @@ if TYPE_CHECKING:
 
 META_KEY = "flashivy"
 PACKAGE_DIR = Path(__file__).resolve().parent
-DEFAULT_CHECKPOINT = PACKAGE_DIR.parent / "models" / "flashivy_default.safetensors"
+DEFAULT_CHECKPOINT = PACKAGE_DIR / "weights" / "flashivy_default.safetensors"  # package data
 CHECKSUMS = DEFAULT_CHECKPOINT.parent / "SHA256SUMS"
 
 
 def save_checkpoint(path: str | Path, model: "nn.Module", meta: dict[str, Any]) -> Path:
-    """Write ``model``'s weights and ``meta`` (JSON-serialisable) atomically."""
+    """Write ``model``'s weights and ``meta`` (JSON-serialisable) atomically.
+
+    Floating-point tensors under the prefixes in ``meta["stored_half"]`` are stored as float16 (half the
+    bytes; loading casts them back to the model's float32)."""
     from safetensors.torch import save_file
 
     path = Path(path)
+    half = tuple(meta.get("stored_half", ()))
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.half() if half and k.startswith(half) and v.is_floating_point() else v for k, v in state.items()}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata={META_KEY: json.dumps(meta, sort_keys=True)})
     return path
@@ -53,7 +58,7 @@ def sha256(path: str | Path) -> str:
 
 
 def verify_if_shipped(path: Path, digest: str | None = None) -> None:
-    """Shipped weights (files in ``models/``) must match the SHA-256 recorded in the repository.
+    """Shipped weights (files in ``flashivy/weights/``) must match the SHA-256 recorded in the repository.
 
     ``digest``: the file's SHA-256 when the caller has it already."""
     path = path.resolve()
@@ -70,6 +75,7 @@ def load_checkpoint(path: str | Path | None = None, device: str = "cpu") -> tupl
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    from .branches import build
     from .models import create_model
 
     path = Path(path) if path is not None else DEFAULT_CHECKPOINT
@@ -82,6 +88,6 @@ def load_checkpoint(path: str | Path | None = None, device: str = "cpu") -> tupl
     except (SafetensorError, OSError, ValueError) as exc:
         raise UserError(f"{path}: not a safetensors checkpoint ({str(exc).splitlines()[0]}); "
                         "pickled .pt/.pth files are refused because they can run code") from None
-    model = create_model(meta["architecture"], pretrained=False)
+    model = build(meta, create_model(meta["architecture"], pretrained=False))
     model.load_state_dict(state)
     return model.to(device).eval(), meta

@@ -9,11 +9,23 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Callable
 
 from . import __version__
 from .errors import UserError
 
 DEFAULT_FRAMES = 32
+
+# name -> (help, arguments(parser), handler(args)): each command registers itself beside its handler.
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
+
+
+def command(name: str, help: str, arguments: Callable[[argparse.ArgumentParser], None] = lambda p: None):
+    """Register the decorated handler as ``flashivy NAME``, with the function that adds its arguments."""
+    def register(handler):
+        COMMANDS[name] = (help, arguments, handler)
+        return handler
+    return register
 
 
 def _add_sampling(p: argparse.ArgumentParser) -> None:
@@ -24,16 +36,37 @@ def _add_sampling(p: argparse.ArgumentParser) -> None:
 
 
 def _add_cropping(p: argparse.ArgumentParser) -> None:
-    from .faces import DEFAULT_CROP_SIZE, DEFAULT_DETECTOR, DEFAULT_MARGIN, list_detectors
+    from .faces import (
+        DEFAULT_CROP_SIZE,
+        DEFAULT_DETECTOR,
+        DEFAULT_MARGIN,
+        list_detectors,
+    )
 
     p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=list_detectors(),
                    help=f"face detector (default {DEFAULT_DETECTOR})")
     p.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
                    help=f"crop side as a multiple of the face box (default {DEFAULT_MARGIN})")
-    p.add_argument("--size", type=int, default=DEFAULT_CROP_SIZE, help=f"crop size in pixels (default {DEFAULT_CROP_SIZE})")
+    p.add_argument("--size", type=int, default=DEFAULT_CROP_SIZE,
+                   help=f"crop size in pixels (default {DEFAULT_CROP_SIZE})")
     p.add_argument("--all-faces", action="store_true", help="crop every face, not only the largest")
 
 
+def _download_args(p: argparse.ArgumentParser) -> None:
+    from .download import ALL_DATASETS, COMPRESSION, DATASETS, SERVERS, TYPE
+
+    p.add_argument("output_path", type=Path, help="output folder")
+    p.add_argument("-d", "--dataset", default="all", choices=list(DATASETS) + ["all"],
+                   help=f"which dataset; 'all' is {', '.join(ALL_DATASETS)}")
+    p.add_argument("-c", "--compression", default="raw", choices=COMPRESSION)
+    p.add_argument("-t", "--type", default="videos", choices=TYPE)
+    p.add_argument("-n", "--num_videos", type=int, default=None, help="keep the first N videos")
+    p.add_argument("--server", default="EU", choices=list(SERVERS))
+    p.add_argument("--server-url", help="any server or mirror with the same layout (overrides --server)")
+    p.add_argument("--accept-tos", action="store_true", help="accept the terms of use without asking")
+
+
+@command("download", "download FaceForensics++ (official interface)", _download_args)
 def cmd_download(args: argparse.Namespace) -> int:
     from .download import SERVERS, download
 
@@ -44,6 +77,13 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _frames_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("videos", nargs="?", default="ff_data", type=Path, help="video folder or file (default ff_data)")
+    p.add_argument("-o", "--out", default="data/frames", type=Path, help="output folder (default data/frames)")
+    _add_sampling(p)
+
+
+@command("frames", "extract sampled frames from videos (v1: extract_frames.py)", _frames_args)
 def cmd_frames(args: argparse.Namespace) -> int:
     from .crops import extract_frames
 
@@ -52,6 +92,13 @@ def cmd_frames(args: argparse.Namespace) -> int:
     return 0
 
 
+def _crop_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("frames", nargs="?", default="data/frames", type=Path, help="frames folder (default data/frames)")
+    p.add_argument("-o", "--out", default="data/faces", type=Path, help="output folder (default data/faces)")
+    _add_cropping(p)
+
+
+@command("crop", "extracted frames to face crops + index (v1: crop_faces.py)", _crop_args)
 def cmd_crop(args: argparse.Namespace) -> int:
     from .crops import crop_frames
     from .faces import create_detector
@@ -60,6 +107,14 @@ def cmd_crop(args: argparse.Namespace) -> int:
     return 0
 
 
+def _faces_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("videos", type=Path, help="video folder or file")
+    p.add_argument("-o", "--out", default="data/faces", type=Path, help="output folder (default data/faces)")
+    _add_sampling(p)
+    _add_cropping(p)
+
+
+@command("faces", "videos straight to face crops + index, no frame dump", _faces_args)
 def cmd_faces(args: argparse.Namespace) -> int:
     from .crops import stream_crops
     from .faces import create_detector
@@ -68,13 +123,6 @@ def cmd_faces(args: argparse.Namespace) -> int:
                  args.num_frames if args.every is None else None, args.every,
                  args.margin, args.size, args.all_faces)
     return 0
-
-
-def _parse_pair(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition("=")
-    if not sep:
-        raise UserError(f"expected NAME=PATH, got {text!r}")
-    return name, value
 
 
 def _sources(pairs: list[str] | None) -> dict[str, list[str]] | None:
@@ -90,16 +138,41 @@ def _sources(pairs: list[str] | None) -> dict[str, list[str]] | None:
     return out
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from .train import TrainConfig, train
+TRAIN_HELP = {
+    "model": "architecture (flashivy models: baseline, mobilenetv2, efficientnet_lite0)",
+    "out": "run folder: checkpoints, log.csv, curves.png, report.json",
+    "workers": "data loader processes",
+    "time_limit_min": "start no epoch past this many minutes",
+    "self_blend": "turn real crops into self-blended pseudo-fakes with this probability (needs landmarks)",
+    "reals_only": "train without fake crops (pseudo-fakes only); val and test still use them",
+    "official_splits": "split source NAME by FF++'s official DIR/{train,val,test}.json instead of by hash",
+    "init": "fine-tune: start from this checkpoint instead of ImageNet weights",
+    "splits": "keep the train/val/test groups of a previous run's splits.json; split only new groups",
+    "freeze": "leave parameters whose name starts with PREFIX untrained, e.g. blocks.0 (repeatable)",
+    "exclude_methods": "leave a manipulation method (e.g. Face2Face) out of training and validation (repeatable)",
+    "keep": "best: the epoch with the best validation AUC; last: the last epoch (a fixed budget)",
+}
 
-    overrides = dict(model=args.model, sources=_sources(args.data), out=args.out, epochs=args.epochs,
-                     batch_size=args.batch_size, samples_per_epoch=args.samples_per_epoch, lr=args.lr,
-                     seed=args.seed, workers=args.workers, device=args.device,
-                     time_limit_min=args.time_limit, self_blend=args.self_blend,
-                     reals_only=True if args.reals_only else None, init=args.init, splits=args.splits,
-                     freeze=args.freeze, exclude_methods=args.exclude_method,
-                     official_splits=dict(_parse_pair(x) for x in args.official_splits) if args.official_splits else None)
+
+def _train_args(p: argparse.ArgumentParser) -> None:
+    from .flags import add_recipe_flags
+    from .recipe import TrainConfig
+
+    p.add_argument("--config", type=Path, help="a recipe file (configs/*.json); flags override it")
+    p.add_argument("--data", action="append", metavar="NAME=PATH",
+                   help="face crops: a crop folder with index.csv or v1's {real,fake}/ layout (repeatable)")
+    add_recipe_flags(p, TrainConfig, skip=("sources",), help=TRAIN_HELP,
+                     aliases={"time_limit_min": ["--time-limit"], "exclude_methods": ["--exclude-method"]},
+                     choices={"device": ["auto", "cpu", "cuda"], "keep": ["best", "last"]})
+
+
+@command("train", "train a model on face crops (v1: train.py)", _train_args)
+def cmd_train(args: argparse.Namespace) -> int:
+    from .flags import recipe_overrides
+    from .recipe import TrainConfig
+    from .train import train
+
+    overrides = recipe_overrides(args, TrainConfig) | {"sources": _sources(args.data)}
     cfg = TrainConfig.from_file(args.config, **overrides) if args.config else TrainConfig(
         **{k: v for k, v in overrides.items() if v is not None})
     report = train(cfg)
@@ -107,7 +180,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _detector(args: argparse.Namespace, backend: str | None = None):
+def _deepfake_detector(args: argparse.Namespace, backend: str | None = None):
     from .detector import Detector
 
     return Detector.from_checkpoint(args.checkpoint, device=args.device, backend=backend or args.backend,
@@ -124,15 +197,52 @@ def _print_verdict(result) -> None:
 
 def _print_notes(result, meta: dict) -> None:
     """Warnings and what the number means go to stderr, after the verdict, so stdout stays v1's."""
+    from .kinds import kind_line
     from .reading import cli_note
 
     sys.stdout.flush()
     for w in result.warnings:
         print(w, file=sys.stderr)
     if result.prediction is not None:
+        if len(result.scores) > 1:
+            print(kind_line(result.kind, result.scores), file=sys.stderr)
         print(f"note: {cli_note(meta)}", file=sys.stderr)
 
 
+def _train_kind_args(p: argparse.ArgumentParser) -> None:
+    from .flags import add_recipe_flags
+    from .recipe import KindConfig
+
+    p.add_argument("recipe", type=Path, help="a kind recipe (configs/generated.json)")
+    add_recipe_flags(p, KindConfig, aliases={"time_limit_min": ["--time-limit"]})
+
+
+@command("train-kind", "add a head for another kind of fake (e.g. generated faces) to a model", _train_kind_args)
+def cmd_train_kind(args: argparse.Namespace) -> int:
+    from .flags import recipe_overrides
+    from .recipe import KindConfig
+    from .train_kind import train_kind
+
+    report = train_kind(KindConfig.from_file(args.recipe, **recipe_overrides(args, KindConfig)))
+    print(json.dumps(report["test"], indent=2))
+    return 0
+
+
+def _predict_args(p: argparse.ArgumentParser) -> None:
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--image", type=Path, help="one image: prints Prediction / Confidence")
+    what.add_argument("--video", type=Path, help="one video: verdict per person and for the video")
+    what.add_argument("--input", nargs="+", type=Path, help="files and folders (recursive), JSON Lines out")
+    p.add_argument("--json", default="-", help="with --input: JSON Lines file, '-' for stdout (default)")
+    p.add_argument("--timeout", type=float, default=300, metavar="S",
+                   help="with --input: give up on a file after S seconds and record the error (default 300)")
+    p.add_argument("--crop", default="auto", choices=["auto", "detect", "none"],
+                   help="detect faces (detect), take the image as a face (none), or detect with fallback (auto)")
+    p.add_argument("--threshold", type=float, help="fake-probability threshold (default: the checkpoint's)")
+    _add_model_args(p)
+
+
+@command("predict", "REAL/FAKE verdicts on images and videos", _predict_args)
 def cmd_predict(args: argparse.Namespace) -> int:
     if args.input:
         from . import distributed
@@ -143,11 +253,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if world.distributed and resolve_device(args.device).startswith("cuda"):
             args.device = f"cuda:{world.local_rank}"
         try:
-            return predict_batch(_detector(args), args.input, args.json, args.crop, args.frames, world,
+            return predict_batch(_deepfake_detector(args), args.input, args.json, args.crop, args.frames, world,
                                  args.timeout)
         finally:
             distributed.shutdown()
-    detector = _detector(args)
+    detector = _deepfake_detector(args)
     if args.image:
         result = detector.predict_image(args.image, crop=args.crop)
         _print_verdict(result)
@@ -163,11 +273,27 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data", type=Path, help="crop folder (index.csv or real/ fake/) or video root (FF++ layout)")
+    p.add_argument("--out", default="runs/eval", type=Path, help="report.json and roc.png go here")
+    p.add_argument("--source", help="data source name used in a run's splits.json (default: folder name)")
+    p.add_argument("--exclude", type=Path, metavar="SPLITS_JSON", action="append",
+                   help="drop the groups a training run used (its splits.json train and val); repeatable")
+    p.add_argument("--perturb", metavar="SPEC",
+                   help="also evaluate under perturbations: all, or e.g. jpeg=50,downscale=2,blur,noise "
+                        "(jpeg 90/70/50/30, blur 1/2/3, downscale 2/4, noise 5/10/20); robustness.png")
+    p.add_argument("--images", action="store_true",
+                   help="the files are whole photos: find and crop their faces first (as predict does)")
+    p.set_defaults(threshold=None)
+    _add_model_args(p)
+
+
+@command("evaluate", "metrics on face crops, whole photos or a labelled video root", _evaluate_args)
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate
 
     report = evaluate(args.data, args.checkpoint, args.out, args.source, args.exclude, args.frames, args.device,
-                      args.batch_size, args.backend, args.perturb)
+                      args.batch_size, args.backend, args.perturb, args.images)
     print(json.dumps(report, indent=2))
     if "robustness" in report:
         print(robustness_table(report["robustness"]))
@@ -175,6 +301,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _protocol_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--recipe", type=Path, action="append",
+                   help="train this recipe once per column (resumes); repeatable")
+    p.add_argument("--checkpoint", type=Path, action="append",
+                   help="score an existing model on the columns it never saw (no training); repeatable")
+    p.add_argument("--splits", type=Path, help="with --checkpoint: its run's splits.json (else all groups count)")
+    p.add_argument("--data", action="append", metavar="NAME=PATH",
+                   help="with --checkpoint: crop folders (default ffpp=data/ffpp_faces, dfdc=data/dfdc_faces)")
+    p.add_argument("--columns", help="comma-separated: face2face, deepfakes, ffpp_to_dfdc, dfdc_to_ffpp (default all)")
+    p.add_argument("--out", default=Path("runs/protocol"), type=Path, help="run folders and results.json per recipe")
+
+
+@command("protocol", "generalization: leave a method or dataset out of training, test on it", _protocol_args)
 def cmd_protocol(args: argparse.Namespace) -> int:
     from .protocol import COLUMNS, checkpoint_name, run_recipe, score_checkpoint, table
 
@@ -202,10 +341,25 @@ def robustness_table(rows: dict) -> str:
     return "\n".join(lines)
 
 
+def _explain_args(p: argparse.ArgumentParser) -> None:
+    from .explain import CAM_METHODS
+
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--image", type=Path)
+    what.add_argument("--video", type=Path)
+    p.add_argument("--out", default="explain", type=Path, help="output folder (default explain/)")
+    p.add_argument("--method", default="gradcam", choices=CAM_METHODS)
+    p.add_argument("--crop", default="auto", choices=["auto", "detect", "none"])
+    p.add_argument("--mp4", action="store_true", help="with --video: also an annotated MP4, boxes coloured by score")
+    p.set_defaults(threshold=None)
+    _add_model_args(p)
+
+
+@command("explain", "heatmaps: image overlays; video contact sheet, per-frame plot, MP4", _explain_args)
 def cmd_explain(args: argparse.Namespace) -> int:
     from .explain import explain_image, explain_video
 
-    detector = _detector(args, backend="torch")  # Grad-CAM needs gradients
+    detector = _deepfake_detector(args)  # Grad-CAM comes with the ONNX export; other CAMs load torch
     if args.image:
         written = [explain_image(detector, args.image, args.out, args.method, args.crop)[1]]
     else:
@@ -224,12 +378,22 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=DEFAULT_FRAMES, help="frames sampled per video")
 
 
+@command("demo", "the shipped model on a bundled public-domain face (image and video)")
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     return run_demo()
 
 
+def _blend_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("crops", type=Path, help="a crop folder (index.csv or real/ fake/)")
+    p.add_argument("--landmarks", action="store_true", help="compute FaceMesh landmarks once: CROPS/landmarks.npz")
+    p.add_argument("--sheet", type=Path, help="write a PNG of real / self-blended / mask triples")
+    p.add_argument("-n", type=int, default=6, help="triples on the sheet")
+    p.add_argument("--seed", type=int, default=0)
+
+
+@command("blend", "self-blended pseudo-fakes: cache landmarks, draw a real/fake/mask sheet", _blend_args)
 def cmd_blend(args: argparse.Namespace) -> int:
     from .blend import blend_sheet, compute_landmarks
     from .data import load_source
@@ -245,6 +409,17 @@ def cmd_blend(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: this machine only)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--checkpoint", type=Path, help="a .safetensors checkpoint (default: the shipped model)")
+    p.add_argument("--max-upload-mb", type=float, default=100.0)
+    p.add_argument("--max-video-seconds", type=float, default=120.0)
+    p.add_argument("--queue-size", type=int, default=16,
+                   help="uploads waiting for the one analysis slot; beyond this they are turned away")
+
+
+@command("serve", "the web demo (Gradio) on http://127.0.0.1:7860", _serve_args)
 def cmd_serve(args: argparse.Namespace) -> int:
     from .web import Limits, serve
 
@@ -256,6 +431,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", type=Path, nargs="?", help="a .safetensors checkpoint (default: the shipped model)")
+    p.add_argument("-o", "--out", type=Path, help="output .onnx (default: beside the checkpoint)")
+
+
+@command("export", "export a checkpoint to ONNX for the fast CPU path", _export_args)
 def cmd_export(args: argparse.Namespace) -> int:
     from .runtime import export_onnx
 
@@ -263,6 +444,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("check-cuda", "torch, CUDA and GPU details")
 def cmd_check_cuda(args: argparse.Namespace) -> int:
     from .system import cuda_report
 
@@ -274,150 +456,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flashivy", description="Deepfake detection for face images and videos.")
     parser.add_argument("--version", action="version", version=f"flashivy {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    from .download import ALL_DATASETS, COMPRESSION, DATASETS, SERVERS, TYPE
-
-    p = sub.add_parser("download", help="download FaceForensics++ (official interface)")
-    p.add_argument("output_path", type=Path, help="output folder")
-    p.add_argument("-d", "--dataset", default="all", choices=list(DATASETS) + ["all"],
-                   help=f"which dataset; 'all' is {', '.join(ALL_DATASETS)}")
-    p.add_argument("-c", "--compression", default="raw", choices=COMPRESSION)
-    p.add_argument("-t", "--type", default="videos", choices=TYPE)
-    p.add_argument("-n", "--num_videos", type=int, default=None, help="keep the first N videos")
-    p.add_argument("--server", default="EU", choices=list(SERVERS))
-    p.add_argument("--server-url", help="any server or mirror with the same layout (overrides --server)")
-    p.add_argument("--accept-tos", action="store_true", help="accept the terms of use without asking")
-    p.set_defaults(func=cmd_download)
-
-    p = sub.add_parser("frames", help="extract sampled frames from videos (v1: extract_frames.py)")
-    p.add_argument("videos", nargs="?", default="ff_data", type=Path, help="video folder or file (default ff_data)")
-    p.add_argument("-o", "--out", default="data/frames", type=Path, help="output folder (default data/frames)")
-    _add_sampling(p)
-    p.set_defaults(func=cmd_frames)
-
-    p = sub.add_parser("crop", help="extracted frames to face crops + index (v1: crop_faces.py)")
-    p.add_argument("frames", nargs="?", default="data/frames", type=Path, help="frames folder (default data/frames)")
-    p.add_argument("-o", "--out", default="data/faces", type=Path, help="output folder (default data/faces)")
-    _add_cropping(p)
-    p.set_defaults(func=cmd_crop)
-
-    p = sub.add_parser("faces", help="videos straight to face crops + index, no frame dump")
-    p.add_argument("videos", type=Path, help="video folder or file")
-    p.add_argument("-o", "--out", default="data/faces", type=Path, help="output folder (default data/faces)")
-    _add_sampling(p)
-    _add_cropping(p)
-    p.set_defaults(func=cmd_faces)
-
-    p = sub.add_parser("train", help="train a model on face crops (v1: train.py)")
-    p.add_argument("--config", type=Path, help="a recipe file (configs/*.json); flags override it")
-    p.add_argument("--data", action="append", metavar="NAME=PATH",
-                   help="face crops: a crop folder with index.csv or v1's {real,fake}/ layout (repeatable)")
-    p.add_argument("--model", help="architecture (flashivy models: baseline, mobilenetv2, efficientnet_lite0)")
-    p.add_argument("--out", help="run folder: checkpoints, log.csv, curves.png, report.json")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--samples-per-epoch", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--workers", type=int, help="data loader processes")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--time-limit", type=float, metavar="MIN", help="start no epoch past this many minutes")
-    p.add_argument("--self-blend", type=float, metavar="P",
-                   help="turn real crops into self-blended pseudo-fakes with probability P (needs landmarks)")
-    p.add_argument("--reals-only", action="store_true",
-                   help="train without fake crops (pseudo-fakes only); val and test still use them")
-    p.add_argument("--official-splits", action="append", metavar="NAME=DIR",
-                   help="split source NAME by FF++'s official DIR/{train,val,test}.json instead of by hash")
-    p.add_argument("--init", metavar="CKPT", help="fine-tune: start from this checkpoint instead of ImageNet weights")
-    p.add_argument("--splits", metavar="JSON",
-                   help="keep the train/val/test groups of a previous run's splits.json; split only new groups")
-    p.add_argument("--freeze", action="append", metavar="PREFIX",
-                   help="leave parameters whose name starts with PREFIX untrained, e.g. blocks.0 (repeatable)")
-    p.add_argument("--exclude-method", action="append", metavar="METHOD",
-                   help="leave a manipulation method (e.g. Face2Face) out of training and validation (repeatable)")
-    p.set_defaults(func=cmd_train)
-
-    p = sub.add_parser("predict", help="REAL/FAKE verdicts on images and videos")
-    what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--image", type=Path, help="one image: prints Prediction / Confidence")
-    what.add_argument("--video", type=Path, help="one video: verdict per person and for the video")
-    what.add_argument("--input", nargs="+", type=Path, help="files and folders (recursive), JSON Lines out")
-    p.add_argument("--json", default="-", help="with --input: JSON Lines file, '-' for stdout (default)")
-    p.add_argument("--timeout", type=float, default=300, metavar="S",
-                   help="with --input: give up on a file after S seconds and record the error (default 300)")
-    p.add_argument("--crop", default="auto", choices=["auto", "detect", "none"],
-                   help="detect faces (detect), take the image as a face (none), or detect with fallback (auto)")
-    p.add_argument("--threshold", type=float, help="fake-probability threshold (default: the checkpoint's)")
-    _add_model_args(p)
-    p.set_defaults(func=cmd_predict)
-
-    from .explain import CAM_METHODS
-
-    p = sub.add_parser("explain", help="heatmaps: image overlays; video contact sheet, per-frame plot, MP4")
-    what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--image", type=Path)
-    what.add_argument("--video", type=Path)
-    p.add_argument("--out", default="explain", type=Path, help="output folder (default explain/)")
-    p.add_argument("--method", default="gradcam", choices=CAM_METHODS)
-    p.add_argument("--crop", default="auto", choices=["auto", "detect", "none"])
-    p.add_argument("--mp4", action="store_true", help="with --video: also an annotated MP4, boxes coloured by score")
-    p.set_defaults(threshold=None)
-    _add_model_args(p)
-    p.set_defaults(func=cmd_explain)
-
-    p = sub.add_parser("evaluate", help="metrics on face crops or a labelled video root")
-    p.add_argument("data", type=Path, help="crop folder (index.csv or real/ fake/) or video root (FF++ layout)")
-    p.add_argument("--out", default="runs/eval", type=Path, help="report.json and roc.png go here")
-    p.add_argument("--source", help="data source name used in a run's splits.json (default: folder name)")
-    p.add_argument("--exclude", type=Path, metavar="SPLITS_JSON", action="append",
-                   help="drop the groups a training run used (its splits.json train and val); repeatable")
-    p.add_argument("--perturb", metavar="SPEC",
-                   help="also evaluate under perturbations: all, or e.g. jpeg=50,downscale=2,blur,noise "
-                        "(jpeg 90/70/50/30, blur 1/2/3, downscale 2/4, noise 5/10/20); robustness.png")
-    p.set_defaults(threshold=None)
-    _add_model_args(p)
-    p.set_defaults(func=cmd_evaluate)
-
-    p = sub.add_parser("protocol", help="generalization: leave a method or dataset out of training, test on it")
-    p.add_argument("--recipe", type=Path, action="append",
-                   help="train this recipe once per column (resumes); repeatable")
-    p.add_argument("--checkpoint", type=Path, action="append",
-                   help="score an existing model on the columns it never saw (no training); repeatable")
-    p.add_argument("--splits", type=Path, help="with --checkpoint: its run's splits.json (else all groups count)")
-    p.add_argument("--data", action="append", metavar="NAME=PATH",
-                   help="with --checkpoint: crop folders (default ffpp=data/ffpp_faces, dfdc=data/dfdc_faces)")
-    p.add_argument("--columns", help="comma-separated: face2face, deepfakes, ffpp_to_dfdc, dfdc_to_ffpp (default all)")
-    p.add_argument("--out", default=Path("runs/protocol"), type=Path, help="run folders and results.json per recipe")
-    p.set_defaults(func=cmd_protocol)
-
-    p = sub.add_parser("demo", help="the shipped model on a bundled public-domain face (image and video)")
-    p.set_defaults(func=cmd_demo)
-
-    p = sub.add_parser("blend", help="self-blended pseudo-fakes: cache landmarks, draw a real/fake/mask sheet")
-    p.add_argument("crops", type=Path, help="a crop folder (index.csv or real/ fake/)")
-    p.add_argument("--landmarks", action="store_true", help="compute FaceMesh landmarks once: CROPS/landmarks.npz")
-    p.add_argument("--sheet", type=Path, help="write a PNG of real / self-blended / mask triples")
-    p.add_argument("-n", type=int, default=6, help="triples on the sheet")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_blend)
-
-    p = sub.add_parser("serve", help="the web demo (Gradio) on http://127.0.0.1:7860")
-    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: this machine only)")
-    p.add_argument("--port", type=int, default=7860)
-    p.add_argument("--checkpoint", type=Path, help="a .safetensors checkpoint (default: the shipped model)")
-    p.add_argument("--max-upload-mb", type=float, default=100.0)
-    p.add_argument("--max-video-seconds", type=float, default=120.0)
-    p.add_argument("--queue-size", type=int, default=16,
-                   help="uploads waiting for the one analysis slot; beyond this they are turned away")
-    p.set_defaults(func=cmd_serve)
-
-    p = sub.add_parser("export", help="export a checkpoint to ONNX for the fast CPU path")
-    p.add_argument("checkpoint", type=Path, nargs="?", help="a .safetensors checkpoint (default: the shipped model)")
-    p.add_argument("-o", "--out", type=Path, help="output .onnx (default: beside the checkpoint)")
-    p.set_defaults(func=cmd_export)
-
-    p = sub.add_parser("check-cuda", help="torch, CUDA and GPU details")
-    p.set_defaults(func=cmd_check_cuda)
+    for name, (help, arguments, handler) in COMMANDS.items():
+        p = sub.add_parser(name, help=help)
+        arguments(p)
+        p.set_defaults(func=handler)
     return parser
 
 

@@ -22,8 +22,9 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from .atomic import atomic_path, write_text_atomic
-from .errors import UserError, require_file
+from .errors import UserError
 from .faces import DEFAULT_CROP_SIZE, DEFAULT_MARGIN, FaceDetector, crop_face
+from .images import load_image, save_image
 from .layout import MediaItem, find_media, find_videos, is_image_path
 from .video import sample_frames
 
@@ -53,69 +54,6 @@ class CropRecord:
 
 
 INDEX_FIELDS = [f.name for f in fields(CropRecord)]
-
-
-def save_image(path: Path, rgb: np.ndarray, quality: int = 95) -> None:
-    """Write an RGB array as JPEG (or PNG by suffix) atomically."""
-    import cv2
-
-    with atomic_path(path) as tmp:
-        ok = cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
-        if not ok:
-            raise OSError(f"cannot write {path}")
-
-
-MAX_IMAGE_PIXELS = 50_000_000  # 50 MP: any photo; refuses decompression bombs before decoding
-MIN_IMAGE_SIDE = 16  # below this there is no face to judge
-
-
-def open_image(path: str | Path):
-    """``PIL.Image.open`` without its decompression-bomb warning: our own limit below is the one that applies."""
-    import warnings
-
-    from PIL import Image
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        return Image.open(path)
-
-
-def load_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
-    """Read an image file as RGB uint8, upright (EXIF orientation applied).
-
-    The size is checked from the header before any pixel is decoded. 16-bit
-    images are scaled to 8 bits, transparency is dropped, animations give
-    their first frame.
-    """
-    import warnings
-
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    path = Path(path)
-    require_file(path)
-    try:
-        with warnings.catch_warnings(), open_image(path) as img:
-            warnings.simplefilter("ignore")  # damaged files get one clear error below, not library warnings
-            width, height = img.size
-            if width * height > max_pixels:
-                raise UserError(f"{path}: {width}x{height} pixels is over the limit of "
-                                f"{max_pixels / 1e6:.0f} megapixels; refused without decoding")
-            if min(width, height) < MIN_IMAGE_SIDE:
-                raise UserError(f"{path}: {width}x{height} pixels is too small to judge "
-                                f"(at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE})")
-            img = ImageOps.exif_transpose(img)
-            if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):  # 16-bit grey: keep the top 8 bits
-                grey = (np.asarray(img, np.uint32) >> 8).clip(0, 255).astype(np.uint8)
-                return np.ascontiguousarray(np.repeat(grey[..., None], 3, axis=2))
-            return np.asarray(img.convert("RGB"))
-    except PermissionError:
-        raise UserError(f"{path}: permission denied") from None
-    except Image.DecompressionBombError as exc:
-        raise UserError(f"{path}: over the limit of {max_pixels / 1e6:.0f} megapixels ({exc}); "
-                        "refused without decoding") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UserError(f"{path}: not a readable image ({reason})") from None
 
 
 def _label_dir(label: str | None) -> str:
@@ -179,6 +117,25 @@ def read_index(path: str | Path) -> list[CropRecord]:
         ]
 
 
+def crop_framing(paths: list[str | Path]) -> dict | None:
+    """``{"detector", "margin"}`` the crops under ``paths`` were cut with (from their indexes), so a model
+    records the framing it was really trained on; None when no index says (v1 crop folders).
+
+    Crops cut two ways would teach the model the framing instead of the face: refused."""
+    seen = set()
+    for path in paths:
+        index = Path(path) / INDEX_NAME if Path(path).is_dir() else Path(path)
+        if index.is_file() and index.suffix == ".csv":
+            seen |= {(r.detector, r.margin) for r in read_index(index) if r.path}
+    if len(seen) > 1:
+        raise UserError(f"the crops were cut with different detectors or margins {sorted(seen)}; "
+                        "re-cut them one way (flashivy faces --detector D --margin M)")
+    if not seen:
+        return None
+    detector, margin = seen.pop()
+    return {"detector": detector, "margin": margin}
+
+
 def merge_index(out_dir: Path) -> Path:
     """Concatenate the per-video index parts into ``out_dir/index.csv``."""
     parts = sorted((out_dir / PARTS_DIR).glob("*.csv"))
@@ -212,6 +169,13 @@ def _crop_video(
             for r in crop_frame(frame, index, item, out_dir, detector, margin, size, all_faces)]
     write_index(out_dir / PARTS_DIR / f"{item.video}.csv", rows)
     return rows
+
+
+def _finish(out_dir: Path) -> Path:
+    """Merge the per-video index parts into ``index.csv`` and say how many frames had a face."""
+    index = merge_index(out_dir)
+    print(f"{index}: {_summary(read_index(index))}", file=sys.stderr)
+    return index
 
 
 def _summary(rows: list[CropRecord]) -> str:
@@ -249,9 +213,7 @@ def stream_crops(
             _crop_video(item, frames, out_dir, detector, margin, size, all_faces)
         except UserError as exc:
             print(f"skipped: {exc}", file=sys.stderr)
-    index = merge_index(out_dir)
-    print(f"{index}: {_summary(read_index(index))}", file=sys.stderr)
-    return index
+    return _finish(out_dir)
 
 
 def crop_frames(
@@ -273,9 +235,7 @@ def crop_frames(
         if (out_dir / PARTS_DIR / f"{item.video}.csv").exists():
             continue
         _crop_video(item, _frame_source_from_frames_dir(meta_path.parent), out_dir, detector, margin, size, all_faces)
-    index = merge_index(out_dir)
-    print(f"{index}: {_summary(read_index(index))}", file=sys.stderr)
-    return index
+    return _finish(out_dir)
 
 
 def extract_frames(

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UserError
+from .images import gaussian_blur, gaussian_noise, jpeg, rescale
 from .layout import group_ids
 
 LABELS = ("real", "fake")  # class order: index 1 is "fake", the positive class
@@ -128,32 +129,6 @@ def balanced_weights(samples: list[Sample]) -> np.ndarray:
 
 
 # --- augmentation: what users' files go through (pure functions on RGB uint8 arrays) ---
-
-def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
-    import cv2
-
-    ok, buf = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
-
-
-def gaussian_blur(img: np.ndarray, sigma: float) -> np.ndarray:
-    import cv2
-
-    return cv2.GaussianBlur(img, (0, 0), sigma)
-
-
-def rescale(img: np.ndarray, factor: float) -> np.ndarray:
-    """Down- then up-scale back to the original size."""
-    import cv2
-
-    h, w = img.shape[:2]
-    small = cv2.resize(img, (max(1, int(w * factor)), max(1, int(h * factor))), interpolation=cv2.INTER_AREA)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-
-
-def gaussian_noise(img: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    return np.clip(img + rng.normal(0, sigma, img.shape), 0, 255).astype(np.uint8)
-
 
 def augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Random flip, small shift/scale, colour, blur, resize, noise and JPEG re-encoding."""

@@ -9,7 +9,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 
 def sample_video(path: Path, frames: int = 48, fps: int = 24) -> Path:
@@ -18,26 +17,23 @@ def sample_video(path: Path, frames: int = 48, fps: int = 24) -> Path:
     A pan, not the photo pasted onto a canvas: pasted edges are what a compositing detector looks
     for, and a real clip has none.
     """
-    import av
     import cv2
     from skimage import data
 
+    from .video import write_video
+
     photo = cv2.resize(data.astronaut(), (800, 800), interpolation=cv2.INTER_AREA)
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
-        for i in range(frames):
-            x = 40 + 2 * i  # the face (around x 270-440 at this scale) stays in view
-            canvas = np.ascontiguousarray(photo[60:420, x:x + 640])
-            for packet in stream.encode(av.VideoFrame.from_ndarray(canvas, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
+    # x from 40: the face (around x 270-440 at this scale) stays in view
+    write_video(path, (photo[60:420, 40 + 2 * i:680 + 2 * i] for i in range(frames)), fps=fps)
     return path
 
 
 def _warnings(result) -> str:
-    return "".join(f"\n{w}" for w in result.warnings)
+    """The per-kind line (models with several heads) and the quality warnings, one per line."""
+    from .kinds import kind_line
+
+    kinds = [kind_line(result.kind, result.scores)] if len(result.scores) > 1 else []
+    return "".join(f"\n{w}" for w in kinds + result.warnings)
 
 
 def run_demo() -> int:

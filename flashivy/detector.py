@@ -9,22 +9,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
 from .checkpoint import DEFAULT_CHECKPOINT, read_metadata
-from .crops import load_image
+from .images import load_image
 from .errors import UserError
 from .faces import Face, create_detector, crop_face
+from .kinds import heads_of
 from .metrics import calibrated_probs
 from .quality import (NO_FACE, QualityWarning, compression_warning, face_warnings, jpeg_quality, near_threshold,
                       person_warnings)
 from .runtime import Scorer, TorchScorer, normalise, open_scorer
 from .timeouts import check
-from .video import prefetch, sample_frames
+from .video import VideoInfo, prefetch, sample_frames
 
 Aggregate = Callable[[Sequence[float]], float]
+# (video path, frames wanted) -> (VideoInfo, iterator of (frame index, RGB uint8 frame)): where frames come from
+FrameReader = Callable[[str | Path, int], tuple[VideoInfo, Iterator[tuple[int, np.ndarray]]]]
 
 
 def mean_probability(probs: Sequence[float]) -> float:
@@ -36,12 +39,23 @@ def most_fake_person(person_probs: Sequence[float]) -> float:
     return float(max(person_probs))
 
 
+def kind_scores(per_kind: dict[str, Sequence[float]], aggregate: Aggregate) -> dict[str, float]:
+    """Each kind's probabilities aggregated alone (a fake of one kind is found by its own head)."""
+    return {kind: aggregate(probs) for kind, probs in per_kind.items()}
+
+
+def fake_of_any_kind(scores: dict[str, float]) -> float | None:
+    """The fake probability: that of the most likely kind of fake."""
+    return max(scores.values()) if scores else None
+
+
 @dataclass
 class FaceScore:
     frame: int
     box: tuple[float, float, float, float]
     fake_probability: float
     person: int = 0
+    scores: dict[str, float] = field(default_factory=dict)  # per kind of fake
 
 
 @dataclass
@@ -49,6 +63,14 @@ class Verdict:
     fake_probability: float | None
     threshold: float
     warnings: list[QualityWarning] = field(default_factory=list)  # reasons to trust this verdict less
+    scores: dict[str, float] = field(default_factory=dict)  # fake probability per kind ("manipulated", ...)
+
+    @property
+    def kind(self) -> str | None:
+        """Which kind of fake a FAKE verdict found (the kind whose probability decided it)."""
+        if self.prediction != "FAKE" or not self.scores:
+            return None
+        return max(self.scores, key=self.scores.get)
 
     @property
     def prediction(self) -> str | None:
@@ -122,22 +144,26 @@ def track(faces_per_frame: list[tuple[int, list[Face]]], min_iou: float = 0.3) -
 
 
 class Detector:
-    """A loaded model plus the face pipeline it was trained with."""
+    """The deepfake detector: a loaded model plus the face pipeline it was trained with.
+
+    (Faces themselves are found by a :class:`flashivy.faces.FaceDetector`, its ``face_detector``.)"""
 
     def __init__(self, scorer: Scorer, meta: dict, batch_size: int = 16, threshold: float | None = None,
                  face_aggregate: Aggregate = mean_probability, video_aggregate: Aggregate = most_fake_person,
-                 min_person_share: float = 0.25, checkpoint: Path | None = None):
+                 min_person_share: float = 0.25, checkpoint: Path | None = None,
+                 read_frames: FrameReader = sample_frames):
         self.scorer, self.meta, self.batch_size, self.checkpoint = scorer, meta, batch_size, checkpoint
         self._torch_model = None
         self.threshold = meta.get("threshold", 0.5) if threshold is None else threshold
-        self.temperature = float(meta.get("temperature", 1.0))
-        self.bias = float(meta.get("bias", 0.0))  # checkpoints calibrated by temperature alone have none
+        self.heads = heads_of(meta)  # one calibration per kind of fake, in the model's output order
+        self.kinds = [h["kind"] for h in self.heads]
         crop = meta["crop"]
         self.margin, self.size = crop["margin"], crop["size"]
         self._face_detector = None
         self._detector_name = crop["detector"]
         self.face_aggregate, self.video_aggregate = face_aggregate, video_aggregate
         self.min_person_share = min_person_share
+        self.read_frames = read_frames  # swappable: frames from a camera, a frame dump, another decoder
         # Applied to every decoded image or frame before anything else (robustness evaluation).
         self.frame_transform: Callable[[np.ndarray], np.ndarray] | None = None
 
@@ -172,8 +198,9 @@ class Detector:
             self._face_detector = create_detector(self._detector_name)
         return self._face_detector
 
-    def score_crops(self, crops: Sequence[np.ndarray]) -> np.ndarray:
-        """Calibrated fake probabilities of face crops (RGB uint8, any size)."""
+    def kind_probabilities(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """Calibrated probabilities of each kind of fake (columns in ``self.kinds`` order), shape (N, kinds),
+        for face crops (RGB uint8, any size)."""
         import cv2
 
         out = []
@@ -182,8 +209,16 @@ class Detector:
                      else cv2.resize(c, (self.size, self.size), interpolation=cv2.INTER_AREA)
                      for c in crops[i:i + self.batch_size]]
             logits = self.scorer.logits(normalise(batch, self.meta["mean"], self.meta["std"]))
-            out.append(calibrated_probs(logits, self.temperature, self.bias))
-        return np.concatenate(out).astype(np.float32) if out else np.zeros(0, np.float32)
+            out.append(np.stack([calibrated_probs(logits[:, k], h["temperature"], h["bias"])
+                                 for k, h in enumerate(self.heads)], axis=1))
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, len(self.heads)), np.float32)
+
+    def score_crops(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """Calibrated fake probabilities (of any kind) of face crops."""
+        return self.kind_probabilities(crops).max(axis=1)
+
+    def _by_kind(self, probs: np.ndarray) -> dict[str, list[float]]:
+        return {kind: probs[:, k].tolist() for k, kind in enumerate(self.kinds)}
 
     def predict_image(self, image: str | Path | np.ndarray, crop: str = "auto") -> ImageResult:
         """Score one image: its faces (``detect``), the image as a face (``none``), or ``auto``."""
@@ -197,18 +232,18 @@ class Detector:
         if not faces:
             if crop == "detect":
                 raise UserError(f"{path or 'image'}: no face found (use --crop none for an already cropped face)")
-            prob = float(self.score_crops([rgb])[0])
-            mode = "none" if crop == "none" else "whole-image"
             h, w = rgb.shape[:2]
-            box = (0.0, 0.0, float(w), float(h))
-            warnings = ([NO_FACE] if mode == "whole-image" else []) + self._image_warnings(path, [box], [rgb], prob)
-            return ImageResult(prob, self.threshold, warnings, path=path, crop=mode, faces=[FaceScore(0, box, prob)])
-        crops = [crop_face(rgb, f.box, self.margin, self.size) for f in faces]
-        probs = self.score_crops(crops)
-        scores = [FaceScore(0, f.box, float(p), person=i) for i, (f, p) in enumerate(zip(faces, probs))]
-        prob = self.video_aggregate(probs.tolist())
-        return ImageResult(prob, self.threshold, self._image_warnings(path, [f.box for f in faces], crops, prob),
-                           path=path, crop="detect", faces=scores)
+            boxes, crops, mode = [(0.0, 0.0, float(w), float(h))], [rgb], "none" if crop == "none" else "whole-image"
+        else:
+            boxes, mode = [f.box for f in faces], "detect"
+            crops = [crop_face(rgb, f.box, self.margin, self.size) for f in faces]
+        probs = self.kind_probabilities(crops)
+        face_scores = [FaceScore(0, box, float(p.max()), person=i, scores=dict(zip(self.kinds, p.tolist())))
+                       for i, (box, p) in enumerate(zip(boxes, probs))]
+        scores = kind_scores(self._by_kind(probs), self.video_aggregate)
+        prob = fake_of_any_kind(scores)
+        warnings = ([NO_FACE] if mode == "whole-image" else []) + self._image_warnings(path, boxes, crops, prob)
+        return ImageResult(prob, self.threshold, warnings, scores, path=path, crop=mode, faces=face_scores)
 
     def _image_warnings(self, path: str, boxes: list, crops: list, prob: float) -> list[QualityWarning]:
         return (face_warnings(boxes, crops) + compression_warning(jpeg_quality(path) if path else None)
@@ -219,7 +254,7 @@ class Detector:
 
         ``keep_crops`` keeps the face crops in the result (aligned with ``faces``) for explanations.
         """
-        info, frames = sample_frames(path, num_frames)
+        info, frames = self.read_frames(path, num_frames)
         faces_per_frame, crops, probs, n_frames = [], [], [], 0
         for index, frame in prefetch(frames):
             check()  # the per-file time limit of batch runs
@@ -230,22 +265,28 @@ class Detector:
             faces_per_frame.append((index, faces))
             crops += [crop_face(frame, f.box, self.margin, self.size) for f in faces]
             if len(crops) - len(probs) >= self.batch_size:  # score while the next frames decode
-                probs += self.score_crops(crops[len(probs):]).tolist()
+                probs += list(self.kind_probabilities(crops[len(probs):]))
         if n_frames == 0:
             raise UserError(f"{path}: no frame could be decoded")
-        probs += self.score_crops(crops[len(probs):]).tolist()
+        probs += list(self.kind_probabilities(crops[len(probs):]))
         keys = [(index, f.box) for index, faces in faces_per_frame for f in faces]
         prob_of, crop_of = dict(zip(keys, probs)), dict(zip(keys, crops))
         persons, scores, kept = [], [], []
         for p, tr in enumerate(track(faces_per_frame)):
-            frame_probs = [prob_of[(index, f.box)] for index, f in tr]
-            scores += [FaceScore(index, f.box, pr, person=p) for (index, f), pr in zip(tr, frame_probs)]
+            track_probs = np.array([prob_of[(index, f.box)] for index, f in tr])
+            frame_probs = track_probs.max(axis=1).tolist()
+            scores += [FaceScore(index, f.box, pr, person=p, scores=dict(zip(self.kinds, kp.tolist())))
+                       for (index, f), pr, kp in zip(tr, frame_probs, track_probs)]
             kept += [crop_of[(index, f.box)] for index, f in tr] if keep_crops else []
-            persons.append(PersonResult(self.face_aggregate(frame_probs), self.threshold, person=p,
-                                        faces=len(tr), frames=[i for i, _ in tr], frame_probabilities=frame_probs))
+            person_scores = kind_scores(self._by_kind(track_probs), self.face_aggregate)
+            persons.append(PersonResult(fake_of_any_kind(person_scores), self.threshold, scores=person_scores,
+                                        person=p, faces=len(tr), frames=[i for i, _ in tr],
+                                        frame_probabilities=frame_probs))
         # Short tracks are mostly detector noise; they vote only when nobody else was seen.
         steady = [pr for pr in persons if pr.faces >= self.min_person_share * n_frames] or persons
-        video_prob = self.video_aggregate([pr.fake_probability for pr in steady]) if steady else None
+        video_scores = kind_scores({k: [pr.scores[k] for pr in steady] for k in self.kinds},
+                                   self.video_aggregate) if steady else {}
+        video_prob = fake_of_any_kind(video_scores)
         counted = {pr.person for pr in steady}
         counted_faces = [f for f in scores if f.person in counted]
         warnings = (face_warnings([f.box for f in counted_faces], [crop_of[(f.frame, f.box)] for f in counted_faces])
@@ -254,5 +295,5 @@ class Detector:
                                       max((pr.faces for pr in persons), default=0), n_frames, self.threshold,
                                       self.min_person_share)
                     + near_threshold(video_prob, self.threshold))
-        return VideoResult(video_prob, self.threshold, warnings, path=str(path), frames=n_frames,
+        return VideoResult(video_prob, self.threshold, warnings, video_scores, path=str(path), frames=n_frames,
                            total_frames=info.frames, fps=info.fps, faces=scores, persons=persons, crops=kept)

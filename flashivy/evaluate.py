@@ -43,7 +43,7 @@ def _by_method(methods: list[str], labels, probs, videos, threshold) -> dict:
 def evaluate_crops(detector: Detector, root: Path, source: str, exclude: set[str]) -> tuple[dict, dict]:
     from tqdm import tqdm
 
-    from .crops import load_image
+    from .images import load_image
 
     samples = [s for s in load_source(root, source) if s.group not in exclude]
     if not samples:
@@ -67,6 +67,33 @@ def evaluate_crops(detector: Detector, root: Path, source: str, exclude: set[str
     report = _by_method([s.method for s in scored], labels, probs, [s.video for s in scored], detector.threshold)
     report["skipped"] = skipped
     return report, {f"{source} frames": (np.array(labels), np.array(probs))}
+
+
+def evaluate_images(detector: Detector, root: Path, source: str, exclude: set[str]) -> tuple[dict, dict]:
+    """Whole images (``{real,fake}/*.jpg`` or an index), judged as a user's photo is: faces found, cropped,
+    scored by every head. Besides the verdict's fake probability, each kind's own score is reported."""
+    from tqdm import tqdm
+
+    samples = [s for s in load_source(root, source) if s.group not in exclude]
+    if not samples:
+        raise UserError(f"{root}: no images left to evaluate")
+    scored, probs, kinds, skipped = [], [], [], []
+    for s in tqdm(samples, desc="score images", unit="image", file=sys.stderr, dynamic_ncols=True):
+        try:
+            result = detector.predict_image(s.path)
+        except UserError as exc:
+            print(f"skipped: {exc}", file=sys.stderr)
+            skipped.append(str(s.path))
+            continue
+        scored.append(s), probs.append(result.fake_probability), kinds.append(result.scores)
+    if not scored:
+        raise UserError(f"{root}: none of the {len(samples)} images could be read")
+    labels = [s.label for s in scored]
+    report = _by_method([s.method for s in scored], labels, probs, [s.video for s in scored], detector.threshold)
+    report["by_kind"] = {kind: binary_report(labels, [k[kind] for k in kinds], None, detector.threshold)
+                         for kind in detector.kinds}
+    report["skipped"] = skipped
+    return report, {f"{source} images": (np.array(labels), np.array(probs))}
 
 
 def evaluate_videos(detector: Detector, videos: list, source: str, exclude: set[str], num_frames: int
@@ -104,8 +131,11 @@ def evaluate_videos(detector: Detector, videos: list, source: str, exclude: set[
 
 def evaluate(root: str | Path, checkpoint: str | Path | None = None, out: str | Path = "runs/eval",
              source: str | None = None, exclude_splits: list[str | Path] | None = None, num_frames: int = 32,
-             device: str = "auto", batch_size: int = 16, backend: str = "auto", perturb: str | None = None) -> dict:
-    """Metrics on ``root``; with ``perturb`` also under each perturbation (robustness table and plot)."""
+             device: str = "auto", batch_size: int = 16, backend: str = "auto", perturb: str | None = None,
+             images: bool = False) -> dict:
+    """Metrics on ``root``; with ``perturb`` also under each perturbation (robustness table and plot).
+
+    ``images``: the files under ``root`` are whole photos, whose faces are found first (not face crops)."""
     root = Path(root)
     if not root.exists():
         raise UserError(f"{root}: no such folder")
@@ -118,6 +148,8 @@ def evaluate(root: str | Path, checkpoint: str | Path | None = None, out: str | 
     def run():
         if videos:
             return evaluate_videos(detector, videos, source, exclude, num_frames)
+        if images:
+            return evaluate_images(detector, root, source, exclude)
         return evaluate_crops(detector, root, source, exclude)
 
     report, curves = run()

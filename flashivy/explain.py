@@ -1,4 +1,5 @@
-"""Heatmaps that show why: CAMs from the grad-cam library on the checkpoint's own target layer."""
+"""Heatmaps that show why: each head's CAM on the checkpoint's own target layer (the grad-cam library on
+the PyTorch model; Grad-CAM on the ONNX path from the export's CAM outputs, see :mod:`flashivy.cams`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import UserError
+from .kinds import MANIPULATED
 
 if TYPE_CHECKING:  # the CLI imports this module for CAM_METHODS: keep torch out of its start-up
     from .detector import Detector, ImageResult, VideoResult
@@ -24,24 +26,52 @@ def _cam_class(method: str):
     return classes[method]
 
 
-def face_heatmap(detector: Detector, crop: np.ndarray, method: str = "gradcam") -> tuple[np.ndarray, np.ndarray]:
-    """``(cam in [0, 1] (H, W), RGB overlay)`` of the evidence for *fake* in one face crop."""
-    import cv2
-    import torch
-    from pytorch_grad_cam.utils.image import show_cam_on_image
-    from pytorch_grad_cam.utils.model_targets import BinaryClassifierOutputTarget
+def top_kind(scores: dict[str, float]) -> str:
+    """The most likely kind of fake in a per-kind score table."""
+    return max(scores, key=scores.get) if scores else MANIPULATED
 
-    from .data import to_tensor
-    from .models import get_layer, model_spec
+
+def face_heatmap(detector: Detector, crop: np.ndarray, method: str = "gradcam",
+                 kind: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(cam in [0, 1] (H, W), RGB overlay)`` of the evidence for *fake* of ``kind`` in one face crop
+    (by default the kind the model finds most likely there), from that kind's own head.
+
+    Grad-CAM on the ONNX path comes from the export's own CAM outputs (no torch); every other case uses
+    the grad-cam library on the PyTorch model."""
+    import cv2
+
+    from .cams import heatmap, overlay
+    from .runtime import normalise
 
     size = detector.size
     crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA) if crop.shape[:2] != (size, size) else crop
-    layer = get_layer(detector.model, model_spec(detector.meta["architecture"]).cam_layer)
+    if kind is None:
+        kind = top_kind(dict(zip(detector.kinds, detector.kind_probabilities([crop])[0].tolist())))
+    if kind not in detector.kinds:
+        raise UserError(f"this model has no {kind!r} head; it has {', '.join(detector.kinds)}")
+    if method == "gradcam" and getattr(detector.scorer, "cam_outputs", None):
+        cams = detector.scorer.cams(normalise([crop], detector.meta["mean"], detector.meta["std"]))
+        heat = heatmap(cams[kind][0], size)
+    else:
+        heat = _torch_cam(detector, crop, method, kind)
+    return heat, overlay(crop, heat)
+
+
+def _torch_cam(detector: Detector, crop: np.ndarray, method: str, kind: str) -> np.ndarray:
+    """A CAM of the grad-cam library on the PyTorch model, for ``kind``'s head."""
+    import torch
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    from .cams import head_layers
+    from .data import to_tensor
+
+    _cam_class(method)  # an unknown method is refused before the model loads
+    model = detector.model
+    layer = head_layers(model, detector.meta)[kind][0]
     x = to_tensor(crop, detector.meta["mean"], detector.meta["std"])[None].to(detector.device)
-    with torch.enable_grad(), _cam_class(method)(model=detector.model, target_layers=[layer]) as cam:
-        heat = cam(input_tensor=x, targets=[BinaryClassifierOutputTarget(1)])[0]
-    overlay = show_cam_on_image(crop.astype(np.float32) / 255, heat, use_rgb=True)
-    return heat, overlay
+    with torch.enable_grad(), _cam_class(method)(model=model, target_layers=[layer]) as cam:
+        # the logit of this kind's head: positive is evidence of a fake
+        return cam(input_tensor=x, targets=[ClassifierOutputTarget(detector.kinds.index(kind))])[0]
 
 
 def plot_real_vs_fake(real_path: str | Path, fake_path: str | Path, out: str | Path | None = None,
@@ -53,19 +83,19 @@ def plot_real_vs_fake(real_path: str | Path, fake_path: str | Path, out: str | P
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .atomic import atomic_path
-    from .crops import load_image
+    from .sheets import save_figure
+    from .images import load_image
     from .detector import Detector
     from .faces import crop_face
 
-    detector = Detector.from_checkpoint(checkpoint, device="cpu", backend="torch")
+    detector = Detector.from_checkpoint(checkpoint, device="cpu")
     fig, axes = plt.subplots(2, 2, figsize=(7, 7.4))
     for col, (title, path) in enumerate((("given as real", real_path), ("given as fake", fake_path))):
         rgb = load_image(path)
         result = detector.predict_image(rgb, crop=crop)
         face = result.faces[0]
         face_crop = rgb if result.crop != "detect" else crop_face(rgb, face.box, detector.margin, detector.size)
-        _, overlay = face_heatmap(detector, face_crop, method)
+        _, overlay = face_heatmap(detector, face_crop, method, top_kind(face.scores))
         axes[0, col].imshow(face_crop)
         axes[0, col].set_title(f"{title}: {Path(path).name}", fontsize=9)
         axes[1, col].imshow(overlay)
@@ -77,10 +107,7 @@ def plot_real_vs_fake(real_path: str | Path, fake_path: str | Path, out: str | P
     if out is None:
         plt.show()
         return fig
-    with atomic_path(Path(out)) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    return Path(out)
+    return save_figure(fig, out)
 
 
 def _score_colour(prob: float) -> tuple[int, int, int]:
@@ -91,7 +118,7 @@ def _score_colour(prob: float) -> tuple[int, int, int]:
 def explain_image(detector: Detector, path: str | Path, out_dir: str | Path, method: str = "gradcam",
                   crop: str = "auto") -> tuple[ImageResult, Path]:
     """The verdict and ``<stem>_explain.png``: each face (or the whole image) with its heatmap and probability."""
-    from .crops import load_image
+    from .images import load_image
     from .faces import crop_face
     from .sheets import contact_sheet, save_png
 
@@ -100,9 +127,10 @@ def explain_image(detector: Detector, path: str | Path, out_dir: str | Path, met
     tiles, captions = [], []
     for face in result.faces:
         face_crop = rgb if result.crop != "detect" else crop_face(rgb, face.box, detector.margin, detector.size)
-        _, overlay = face_heatmap(detector, face_crop, method)
+        kind = top_kind(face.scores)
+        _, overlay = face_heatmap(detector, face_crop, method, kind)
         tiles += [face_crop, overlay]
-        captions += [f"face {face.person}", f"{method} p={face.fake_probability:.3f}"]
+        captions += [f"face {face.person}", f"{method} {kind} p={face.fake_probability:.3f}"]
     out = Path(out_dir) / f"{Path(path).stem}_explain.png"
     save_png(out, contact_sheet(tiles, captions, cols=min(len(tiles), 6), tile=224, caption_height=18))
     result.path = str(path)
@@ -116,7 +144,7 @@ def plot_frame_probabilities(result, path: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .atomic import atomic_path
+    from .sheets import save_figure
 
     fig, ax = plt.subplots(figsize=(8, 3.2))
     for person in result.persons:
@@ -129,42 +157,34 @@ def plot_frame_probabilities(result, path: str | Path) -> Path:
     ax.legend(fontsize=7, loc="best")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    with atomic_path(Path(path)) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def annotate_video(source: str | Path, result, out: str | Path) -> Path:
     """An H.264 copy of ``source`` with each person's latest box coloured by its fake probability."""
-    import av
     import cv2
 
-    from .atomic import atomic_path
-    from .video import iter_frames, probe
+    from .video import iter_frames, probe, write_video
 
     by_frame: dict[int, list] = {}
     for face in result.faces:
         by_frame.setdefault(face.frame, []).append(face)
-    latest: dict[int, object] = {}
     info = probe(source)
-    with atomic_path(Path(out)) as tmp, av.open(str(tmp), "w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=round(info.fps) or 25)
-        stream.width, stream.height, stream.pix_fmt = info.width - info.width % 2, info.height - info.height % 2, "yuv420p"
+
+    def annotated():
+        latest: dict[int, object] = {}
         for index, frame in iter_frames(source, list(range(info.frames))):
             latest.update({f.person: f for f in by_frame.get(index, [])})
-            frame = np.ascontiguousarray(frame[: stream.height, : stream.width])
+            frame = np.ascontiguousarray(frame)
             for face in latest.values():
                 x0, y0, x1, y1 = map(int, face.box)
                 colour = _score_colour(face.fake_probability)
                 cv2.rectangle(frame, (x0, y0), (x1, y1), colour, 2)
                 cv2.putText(frame, f"{face.person}: {face.fake_probability:.2f}", (x0, max(12, y0 - 6)),
                             cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return Path(out)
+            yield frame
+
+    return write_video(out, annotated(), fps=info.fps)
 
 
 def explain_video(detector: Detector, path: str | Path, out_dir: str | Path, num_frames: int = 32,
@@ -177,7 +197,7 @@ def explain_video(detector: Detector, path: str | Path, out_dir: str | Path, num
     written = [plot_frame_probabilities(result, out_dir / f"{stem}_frames.png")]
     if result.faces:
         order = sorted(range(len(result.faces)), key=lambda i: (result.faces[i].frame, result.faces[i].person))
-        tiles = [face_heatmap(detector, result.crops[i], method)[1] for i in order]
+        tiles = [face_heatmap(detector, result.crops[i], method, top_kind(result.faces[i].scores))[1] for i in order]
         captions = [f"f{result.faces[i].frame} p{result.faces[i].person} {result.faces[i].fake_probability:.2f}"
                     for i in order]
         written.append(save_png(out_dir / f"{stem}_faces.png", contact_sheet(tiles, captions, cols=8, tile=128)))

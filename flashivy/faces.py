@@ -94,7 +94,7 @@ class HaarDetector(FaceDetector):
 
 
 @contextmanager
-def _native_stderr_silenced():
+def quiet_native_stderr():
     """MediaPipe logs straight to file descriptor 2 (and its import prints a harmless
     protobuf AttributeError); hide that noise from users."""
     sys.stderr.flush()
@@ -120,7 +120,7 @@ class MediaPipeDetector(FaceDetector):
     def __init__(self, min_confidence: float = 0.5):
         os.environ.setdefault("GLOG_minloglevel", "2")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        with _native_stderr_silenced():
+        with quiet_native_stderr():
             try:
                 from mediapipe.python.solutions import face_detection
             except ImportError as exc:  # pragma: no cover - depends on the install

@@ -60,6 +60,9 @@ def binary_report(labels, probs, videos: Sequence[str] | None = None, threshold:
         "eer": eer(labels, probs) if both else None,
         "accuracy": float(accuracy_score(labels, probs >= threshold)),
         "threshold": threshold,
+        # real faces called FAKE, fakes called REAL, at the threshold
+        "false_positive_rate": float((probs[labels == 0] >= threshold).mean()) if (labels == 0).any() else None,
+        "false_negative_rate": float((probs[labels == 1] < threshold).mean()) if (labels == 1).any() else None,
         "ece": expected_calibration_error(labels, probs),
     }
     if videos is not None:
@@ -101,7 +104,7 @@ def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | Path,
     import matplotlib.pyplot as plt
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    from .atomic import atomic_path
+    from .sheets import save_figure
 
     fig, ax = plt.subplots(figsize=(5.5, 5))
     for name, (y, s) in curves.items():
@@ -116,11 +119,7 @@ def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | Path,
         ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120)
 
 
 def plot_robustness(rows: dict, path: Path, title: str) -> None:
@@ -130,7 +129,7 @@ def plot_robustness(rows: dict, path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .atomic import atomic_path
+    from .sheets import save_figure
     from .perturb import SEVERITIES
 
     kinds = [k for k in SEVERITIES if any(name.startswith(k + "=") for name in rows)]
@@ -152,6 +151,4 @@ def plot_robustness(rows: dict, path: Path, title: str) -> None:
     axes[0][0].legend(fontsize=8, loc="lower left")
     fig.suptitle(f"{title}: AUC under perturbation (dotted: clean)", fontsize=10)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)

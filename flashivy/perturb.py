@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from .data import gaussian_blur, gaussian_noise, jpeg, rescale
+from .images import gaussian_blur, gaussian_noise, jpeg, rescale
 from .errors import UserError
 
 SEVERITIES: dict[str, tuple[float, ...]] = {

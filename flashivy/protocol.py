@@ -108,7 +108,7 @@ def score_column(checkpoint: Path, samples: list, column: Column, splits: Path |
     """
     from tqdm import tqdm
 
-    from .crops import load_image
+    from .images import load_image
     from .detector import Detector
     from .metrics import binary_report
 

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from .data import gaussian_blur, jpeg
+from .images import gaussian_blur, jpeg
 
 CROP_MARGIN = 1.3  # a crop is this many times the face box (faces.DEFAULT_MARGIN)
 
@@ -92,7 +92,7 @@ def plot(results: dict[str, list[dict]], path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .atomic import atomic_path
+    from .sheets import save_figure
 
     fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 4))
     for ax, (name, rows) in zip(np.atleast_1d(axes), results.items()):
@@ -110,6 +110,4 @@ def plot(results: dict[str, list[dict]], path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(loc="center right")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)

@@ -30,13 +30,13 @@ def normalise(crops: list[np.ndarray], mean, std) -> np.ndarray:
 
 
 class Scorer(ABC):
-    """Maps a normalised batch (N, 3, H, W) to one logit per image."""
+    """Maps a normalised batch (N, 3, H, W) to one logit per image and head (see :mod:`flashivy.kinds`)."""
 
     name: str = ""
 
     @abstractmethod
     def logits(self, batch: np.ndarray) -> np.ndarray:
-        """Raw logits, shape (N,), float32."""
+        """Raw logits, shape (N, heads), float32."""
 
 
 class TorchScorer(Scorer):
@@ -53,7 +53,7 @@ class TorchScorer(Scorer):
         torch = self.torch
         with torch.inference_mode():
             x = torch.from_numpy(batch).to(self.device).contiguous(memory_format=torch.channels_last)
-            return self.model(x).float().reshape(-1).cpu().numpy()
+            return self.model(x).float().reshape(len(batch), -1).cpu().numpy()
 
 
 class OnnxScorer(Scorer):
@@ -67,13 +67,31 @@ class OnnxScorer(Scorer):
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input = self.session.get_inputs()[0].name
         self.metadata: dict[str, str] = self.session.get_modelmeta().custom_metadata_map
+        outputs = [o.name for o in self.session.get_outputs()]
+        self.output = outputs[0]
+        self.cam_outputs = [name for name in outputs if name.startswith("cam_")]  # exports since 0.2 have them
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input: batch})[0].reshape(-1).astype(np.float32)
+        return self.session.run([self.output], {self.input: batch})[0].reshape(len(batch), -1).astype(np.float32)
+
+    def cams(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """Each head's raw class activation map, kind -> (N, h, w) (see :mod:`flashivy.cams`)."""
+        maps = self.session.run(self.cam_outputs, {self.input: batch})
+        return {name[len("cam_"):]: m for name, m in zip(self.cam_outputs, maps)}
 
 
 def onnx_path(checkpoint: str | Path) -> Path:
+    """Where a checkpoint's ONNX export lives: beside it (a wheel ships the default's there)."""
     return Path(checkpoint).with_suffix(".onnx")
+
+
+def cached_onnx_path(checkpoint: str | Path, digest: str) -> Path:
+    """Where the export goes when the checkpoint's folder is not writable (an installed package): the
+    user's cache, named by the checkpoint's hash so another checkpoint never picks it up."""
+    import os
+
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "flashivy"
+    return root / f"{Path(checkpoint).stem}-{digest[:16]}.onnx"
 
 
 def export_onnx(checkpoint: str | Path | None = None, out: str | Path | None = None) -> Path:
@@ -83,13 +101,22 @@ def export_onnx(checkpoint: str | Path | None = None, out: str | Path | None = N
 
     from .checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 
+    import os
+
     checkpoint = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
-    out = Path(out) if out else onnx_path(checkpoint)
+    if out is None:
+        writable = os.access(checkpoint.resolve().parent, os.W_OK)
+        out = onnx_path(checkpoint) if writable else cached_onnx_path(checkpoint, sha256(checkpoint))
+    out = Path(out)
+    from .cams import with_cams
+
     model, meta = load_checkpoint(checkpoint, device="cpu")
     size = meta["input_size"]
+    net, cam_names = with_cams(model, meta)  # heatmaps on the light path, no torch needed there
+    names = ["logit", *cam_names]
     with atomic_path(out) as tmp:
-        torch.onnx.export(model, torch.zeros(1, 3, size, size), str(tmp), input_names=["x"],
-                          output_names=["logit"], dynamic_axes={"x": {0: "batch"}, "logit": {0: "batch"}},
+        torch.onnx.export(net, torch.zeros(1, 3, size, size), str(tmp), input_names=["x"], output_names=names,
+                          dynamic_axes={"x": {0: "batch"}, **{n: {0: "batch"} for n in names}},
                           opset_version=17, dynamo=False)
         proto = onnx.load(str(tmp))
         for key, value in ((META_KEY, json.dumps(meta, sort_keys=True)), (SOURCE_KEY, sha256(checkpoint))):
@@ -115,10 +142,7 @@ def resolve_device(device: str) -> str:
 
 
 def _matching_onnx(checkpoint: Path) -> tuple[OnnxScorer | None, str]:
-    """The ONNX export beside ``checkpoint`` when it was made from exactly this file, else why not."""
-    path = onnx_path(checkpoint)
-    if not path.is_file():
-        return None, f"no {path.name} beside it (run: flashivy export {checkpoint})"
+    """The ONNX export of exactly this checkpoint (beside it, or in the user's cache), else why not."""
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
@@ -127,13 +151,19 @@ def _matching_onnx(checkpoint: Path) -> tuple[OnnxScorer | None, str]:
 
     digest = sha256(checkpoint)
     verify_if_shipped(checkpoint, digest)  # its metadata (threshold, temperature) is still read from it
-    try:
-        scorer = OnnxScorer(path)
-    except Exception:  # noqa: BLE001 - an unreadable export is simply not used
-        return None, f"{path.name} cannot be read (re-run: flashivy export {checkpoint})"
-    if scorer.metadata.get(SOURCE_KEY) != digest:
-        return None, f"{path.name} was exported from another checkpoint (re-run: flashivy export {checkpoint})"
-    return scorer, ""
+    why = f"no {onnx_path(checkpoint).name} beside it (run: flashivy export {checkpoint})"
+    for path in (onnx_path(checkpoint), cached_onnx_path(checkpoint, digest)):
+        if not path.is_file():
+            continue
+        try:
+            scorer = OnnxScorer(path)
+        except Exception:  # noqa: BLE001 - an unreadable export is simply not used
+            why = f"{path.name} cannot be read (re-run: flashivy export {checkpoint})"
+            continue
+        if scorer.metadata.get(SOURCE_KEY) == digest:
+            return scorer, ""
+        why = f"{path.name} was exported from another checkpoint (re-run: flashivy export {checkpoint})"
+    return None, why
 
 
 def open_scorer(checkpoint: Path, device: str, backend: str = "auto") -> Scorer:

@@ -1,4 +1,5 @@
-"""Contact sheets: a grid of images with captions, saved as one PNG for people to look at."""
+"""Pictures for people to look at: contact sheets (a grid of images with captions) and figures, saved
+atomically as PNG."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,4 +36,15 @@ def save_png(path: str | Path, rgb: np.ndarray) -> Path:
     path = Path(path)
     with atomic_path(path) as tmp:
         cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
+    """Write a Matplotlib figure as PNG (atomically) and free it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    plt.close(fig)
     return path

@@ -16,75 +16,42 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from . import distributed
 from .atomic import atomic_path, write_text_atomic
 from .checkpoint import save_checkpoint, sha256
-from .data import (LABELS, FaceDataset, Sample, balanced_weights, describe, group_rank, load_source,
-                   read_splits, split_by_group, split_by_official_lists)
-from .errors import UserError, require_file
-from .metrics import binary_report, calibrated_probs, expected_calibration_error, fit_calibration, plot_roc
+from .data import (
+    LABELS,
+    FaceDataset,
+    Sample,
+    balanced_weights,
+    describe,
+    group_rank,
+    load_source,
+    read_splits,
+    split_by_group,
+    split_by_official_lists,
+)
+from .crops import crop_framing
+from .errors import UserError
+from .metrics import (
+    binary_report,
+    calibrated_probs,
+    expected_calibration_error,
+    fit_calibration,
+    plot_roc,
+)
 from .models import create_model, model_spec
 from .reading import tested_on_rows
-
-
-@dataclass
-class TrainConfig:
-    """A training recipe. ``configs/*.json`` hold one per shipped model."""
-
-    model: str = "efficientnet_lite0"
-    sources: dict[str, str | list[str]] = field(default_factory=dict)  # name -> crop folder(s) or index.csv
-    group_fraction: dict[str, float] = field(default_factory=dict)  # name -> share of its groups to use
-    official_splits: dict[str, str] = field(default_factory=dict)  # name -> folder of FF++ {train,val,test}.json
-    out: str = "runs/default"
-    pretrained: bool = True
-    epochs: int = 10
-    samples_per_epoch: int = 16384
-    batch_size: int = 64
-    lr: float = 1e-3
-    backbone_lr_scale: float = 0.3
-    weight_decay: float = 1e-4
-    warmup_epochs: float = 0.5
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
-    patience: int = 3
-    seed: int = 0
-    workers: int = 2
-    threads: int = 0  # CPU threads for torch; 0 = all cores
-    amp: bool = True
-    device: str = "auto"
-    max_val_per_source: int = 4000  # cap validation cost per epoch
-    time_limit_min: float = 0  # stop starting new epochs past this budget (0 = none)
-    record_seen: bool = False  # write seen.json: the sample indices each rank trained on (audits, tests)
-    self_blend: float = 0.0  # chance a real training crop becomes a self-blended pseudo-fake (needs landmarks)
-    reals_only: bool = False  # train on real crops (+ pseudo-fakes) only; val and test keep the real fakes
-    init: str = ""  # fine-tune: start from this checkpoint's weights instead of ImageNet's
-    splits: str = ""  # a previous run's splits.json: its groups keep their split, new groups are split by hash
-    freeze: list[str] = field(default_factory=list)  # parameter-name prefixes left untrained (e.g. "blocks.0")
-    exclude_methods: list[str] = field(default_factory=list)  # manipulation methods left out of train and val
-    keep: str = "best"  # the epoch saved as best.safetensors: "best" by validation AUC, or "last" (a fixed budget:
-    # protocol runs, where in-distribution validation must not choose what is scored on unseen data)
-
-    @classmethod
-    def from_file(cls, path: str | Path, **overrides) -> "TrainConfig":
-        require_file(path)
-        try:
-            data = json.loads(Path(path).read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise UserError(f"{path}: not a JSON recipe ({exc})") from None
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known - {"description"}
-        if unknown:
-            raise UserError(f"{path}: unknown recipe keys {sorted(unknown)}")
-        data = {k: v for k, v in data.items() if k in known}
-        data.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**data)
+from .sheets import save_figure
+from .recipe import TrainConfig
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -176,12 +143,13 @@ def initial_model(cfg: TrainConfig) -> nn.Module:
 
 
 def _param_groups(model: nn.Module, cfg: TrainConfig):
-    """The new head learns at full rate, the pretrained backbone slower; frozen parameters not at all."""
-    head_names = {"classifier", "head", "fc"}
+    """The new head (the model's ``get_classifier()``) learns at full rate, the pretrained backbone slower;
+    frozen parameters not at all."""
+    classifier = {id(p) for p in model.get_classifier().parameters()}
     head, body = [], []
-    for name, p in model.named_parameters():
+    for p in model.parameters():
         if p.requires_grad:
-            (head if name.split(".")[0] in head_names else body).append(p)
+            (head if id(p) in classifier else body).append(p)
     scale = cfg.backbone_lr_scale if cfg.pretrained or cfg.init else 1.0
     return [{"params": body, "lr": cfg.lr * scale}, {"params": head, "lr": cfg.lr}]
 
@@ -285,9 +253,7 @@ def _plot_curves(log_rows: list[dict], path: Path) -> None:
     for ax in (a, b):
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def _bce(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -295,29 +261,40 @@ def _bce(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(nn.functional.binary_cross_entropy_with_logits(t, torch.from_numpy(labels.astype(np.float32))))
 
 
-def train(cfg: TrainConfig) -> dict:
-    """Run a recipe end to end; returns the final report (also written to ``out/report.json``)."""
-    from tqdm import tqdm
-
+def _check(cfg: TrainConfig) -> None:
     if not cfg.sources:
         raise UserError("no training data: give --data NAME=PATH (or a recipe with 'sources')")
     if cfg.keep not in ("best", "last"):
         raise UserError(f"keep must be 'best' or 'last', not {cfg.keep!r}")
     if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.samples_per_epoch < cfg.batch_size:
         raise UserError("epochs and batch size must be at least 1, and samples per epoch at least one batch")
+
+
+def _start(cfg: TrainConfig) -> tuple[torch.device, distributed.World]:
+    """Seeds, device, process group and threads."""
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
     world = distributed.init(device.type)
     if device.type == "cuda":
         device = torch.device("cuda", world.local_rank)
-    main = world.is_main
+        torch.backends.cudnn.benchmark = True
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    return device, world
 
+
+@dataclass
+class RunData:
+    train: list[Sample]
+    val: list[Sample]  # all of validation
+    val_eval: list[Sample]  # the capped part scored every epoch
+    test: list[Sample]
+    summary: dict  # counts per split, source, label and method: stored in the checkpoint
+    framing: dict | None  # detector and margin the crops were cut with (None: not recorded, v1 folders)
+
+
+def run_data(cfg: TrainConfig) -> RunData:
+    """The recipe's crops split by group into train / val / test, with its exclusions applied."""
     samples = [s for name, paths in sorted(cfg.sources.items())
                for path in ([paths] if isinstance(paths, str) else paths) for s in load_source(path, name)
                if group_rank(s.group, -1) < rank_cut(cfg.group_fraction.get(name, 1.0))]
@@ -326,65 +303,106 @@ def train(cfg: TrainConfig) -> dict:
     train_s, val_s = ([s for s in part if s.method not in cfg.exclude_methods] for part in (train_s, val_s))
     if cfg.reals_only:
         train_s = [s for s in train_s if s.label == 0]
-    landmarks = _landmarks(cfg) if cfg.self_blend else {}
-    val_eval = _cap(val_s, cfg.max_val_per_source, cfg.seed)
-    splits = {name: sorted({f"{s.source}:{s.group}" for s in part})
-              for name, part in (("train", train_s), ("val", val_s), ("test", test_s))}
-    data_summary = {"train": describe(train_s), "val": describe(val_s), "test": describe(test_s)}
-    if main:
-        write_text_atomic(out / "splits.json", json.dumps(splits))
-        print(json.dumps(data_summary), file=sys.stderr)
+    summary = {"train": describe(train_s), "val": describe(val_s), "test": describe(test_s)}
+    framing = crop_framing([path for paths in cfg.sources.values()
+                            for path in ([paths] if isinstance(paths, str) else paths)])
+    return RunData(train_s, val_s, _cap(val_s, cfg.max_val_per_source, cfg.seed), test_s, summary, framing)
 
+
+def _schedule(optimizer, cfg: TrainConfig, steps_per_epoch: int):
+    """Linear warm-up, then cosine decay to zero over the run."""
+    total, warmup = steps_per_epoch * cfg.epochs, int(cfg.warmup_epochs * steps_per_epoch)
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / max(1, warmup)) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
+
+
+def _resume(path: Path, model, optimizer, schedule, device) -> tuple[int, float, int, list[dict]]:
+    """Epoch to start at, best score, epochs without gain, log so far (from ``last.pt`` when it exists)."""
+    if not path.exists():
+        return 0, -1.0, 0, []
+    state = torch.load(path, map_location=device, weights_only=True)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    schedule.load_state_dict(state["schedule"])
+    return state["epoch"] + 1, state["best"], state["stale"], json.loads(state["log"])
+
+
+def _train_epoch(net, bar, optimizer, schedule, device, amp: bool, seen: list[int] | None) -> dict:
+    """One pass over the epoch's draw; returns the mean loss and the share of fakes trained on."""
+    loss_fn = nn.BCEWithLogitsLoss()
+    losses, fakes, count = [], 0.0, 0
+    for x, y, idx in bar:
+        if seen is not None:
+            seen.extend(idx.tolist())
+        x = x.to(device, non_blocking=True).to(memory_format=torch.channels_last)
+        y = y.to(device, non_blocking=True).float()
+        # the share of fakes (real or self-blended): says self-blending really happened
+        fakes, count = fakes + float(y.sum()), count + len(y)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            loss = loss_fn(net(x).float().squeeze(1), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        losses.append(loss.item())
+        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+    return {"loss": float(np.mean(losses)), "fakes": fakes, "count": count}
+
+
+def _save_state(path: Path, model, optimizer, schedule, epoch: int, best: float, stale: int, log_rows) -> None:
+    tmp = path.with_suffix(".pt.tmp")  # no half-written state if killed here
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                "epoch": epoch, "best": best, "stale": stale, "log": json.dumps(log_rows)}, tmp)
+    tmp.replace(path)
+
+
+def _over_budget(cfg: TrainConfig, started: float, log_rows: list[dict], world) -> bool:
+    """Would another epoch (as long as the last) end past the time budget? Rank 0's clock decides for all."""
+    elapsed = time.time() - started
+    over = bool(cfg.time_limit_min and log_rows and elapsed + log_rows[-1]["seconds"] > cfg.time_limit_min * 60)
+    return distributed.broadcast(world, over)
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Run a recipe end to end; returns the final report (also written to ``out/report.json``)."""
+    _check(cfg)
+    device, world = _start(cfg)
+    main, amp, out = world.is_main, cfg.amp and device.type == "cuda", Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = run_data(cfg)
+    if main:
+        write_text_atomic(out / "splits.json", json.dumps({name: sorted({f"{s.source}:{s.group}" for s in part})
+                                                           for name, part in (("train", data.train), ("val", data.val),
+                                                                              ("test", data.test))}))
+        print(json.dumps(data.summary), file=sys.stderr)
     spec = model_spec(cfg.model)
     model = initial_model(cfg)
     frozen_norms = freeze(model, cfg.freeze)
     model = model.to(device).to(memory_format=torch.channels_last)
-    train_ds = FaceDataset(train_s, spec.input_size, spec.mean, spec.std, train=True, seed=cfg.seed,
-                           self_blend=cfg.self_blend, landmarks=landmarks)
+    train_ds = FaceDataset(data.train, spec.input_size, spec.mean, spec.std, train=True, seed=cfg.seed,
+                           self_blend=cfg.self_blend, landmarks=_landmarks(cfg) if cfg.self_blend else {})
     optimizer = torch.optim.AdamW(_param_groups(model, cfg), weight_decay=cfg.weight_decay)
     steps_per_epoch = cfg.samples_per_epoch // cfg.batch_size
-    total = steps_per_epoch * cfg.epochs
-    warmup = int(cfg.warmup_epochs * steps_per_epoch)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / max(1, warmup)) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
-    loss_fn = nn.BCEWithLogitsLoss()
-    sampler = ShardedWeightedSampler(torch.as_tensor(balanced_weights(train_s), dtype=torch.double),
+    schedule = _schedule(optimizer, cfg, steps_per_epoch)
+    sampler = ShardedWeightedSampler(torch.as_tensor(balanced_weights(data.train), dtype=torch.double),
                                      steps_per_epoch, cfg.batch_size, world, cfg.seed)
-
     state_path, best_path = out / "last.pt", out / "best.safetensors"
-    start_epoch, best, stale, log_rows = 0, -1.0, 0, []
-    if state_path.exists():
-        state = torch.load(state_path, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        start_epoch, best, stale = state["epoch"] + 1, state["best"], state["stale"]
-        log_rows = json.loads(state["log"])
-        if main:
-            print(f"resumed from {state_path} at epoch {start_epoch}", file=sys.stderr)
+    start_epoch, best, stale, log_rows = _resume(state_path, model, optimizer, schedule, device)
+    if main and start_epoch:
+        print(f"resumed from {state_path} at epoch {start_epoch}", file=sys.stderr)
     # DDP after any resume: it broadcasts rank 0's weights and averages gradients from here on.
     net = (nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
            if world.distributed else model)
-
-    amp = cfg.amp and device.type == "cuda"
-    meta = _metadata(cfg, spec, data_summary)  # per checkpoint saved, only its validation report differs
+    meta = _metadata(cfg, spec, data)  # per checkpoint saved, only its validation report differs
     if cfg.init and not log_rows:  # fine-tuning keeps the starting point unless an epoch beats it
-        report, row = _validate(model, val_eval, cfg, device, amp, world)
-        best = row["val_score"]
-        log_rows.append({"epoch": 0, "train_loss": float("nan"), **row, "lr": 0.0, "seconds": 0.0})
-        if main:
-            print(json.dumps(log_rows[-1]), file=sys.stderr)
-            save_checkpoint(best_path, model, {**meta, "val": report})
-    started = time.time()
-    seen: dict[int, list[int]] = {}
+        best = _score_starting_point(model, data, cfg, device, amp, world, log_rows, best_path, meta)
+    started, seen = time.time(), {}
     for epoch in range(start_epoch, cfg.epochs):
         if stale >= cfg.patience and cfg.keep == "best":
             if main:
                 print(f"early stop: no gain for {cfg.patience} epochs", file=sys.stderr)
             break
-        elapsed = time.time() - started
-        over = bool(cfg.time_limit_min and log_rows and elapsed + log_rows[-1]["seconds"] > cfg.time_limit_min * 60)
-        if distributed.broadcast(world, over):  # rank 0's clock decides for all
+        if _over_budget(cfg, started, log_rows, world):
             if main:
                 print(f"time budget of {cfg.time_limit_min} min reached after {epoch} epochs", file=sys.stderr)
             break
@@ -393,55 +411,54 @@ def train(cfg: TrainConfig) -> dict:
         net.train()
         for m in frozen_norms:
             m.eval()
-        losses = []
         bar = tqdm(_loader(train_ds, cfg.batch_size // world.size, cfg.workers, sampler=sampler),
                    total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", file=sys.stderr,
                    dynamic_ncols=True, disable=not main)
-        for x, y, idx in bar:
-            if cfg.record_seen:
-                seen.setdefault(epoch, []).extend(idx.tolist())
-            x = x.to(device, non_blocking=True).to(memory_format=torch.channels_last)
-            y = y.to(device, non_blocking=True).float()
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                loss = loss_fn(net(x).float().squeeze(1), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            losses.append(loss.item())
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+        done = _train_epoch(net, bar, optimizer, schedule, device, amp,
+                            seen.setdefault(epoch, []) if cfg.record_seen else None)
         train_time = time.time() - t0
-        train_loss = float(np.mean(distributed.gather(world, float(np.mean(losses)))))
-        report, row = _validate(model, val_eval, cfg, device, amp, world)
-        score = row["val_score"]
-        row = {"epoch": epoch + 1, "train_loss": train_loss, **row,
+        totals = distributed.gather(world, (done["loss"], done["fakes"], done["count"]))
+        report, row = _validate(model, data.val_eval, cfg, device, amp, world)
+        row = {"epoch": epoch + 1, "train_loss": float(np.mean([t[0] for t in totals])),
+               "train_fake_share": round(sum(t[1] for t in totals) / max(1, sum(t[2] for t in totals)), 4), **row,
                "lr": schedule.get_last_lr()[-1], "seconds": round(time.time() - t0, 1),
                "images_per_s": round(steps_per_epoch * cfg.batch_size / train_time, 1), "processes": world.size}
         log_rows.append(row)
         # Every rank holds the same gathered metrics, so all take the same best/stale decisions.
-        improved = score > best
-        best, stale = (score, 0) if improved else (best, stale + 1)
+        improved = row["val_score"] > best
+        best, stale = (row["val_score"], 0) if improved else (best, stale + 1)
         if main:
             print(json.dumps(row), file=sys.stderr)
             if improved or cfg.keep == "last":
                 save_checkpoint(best_path, model, {**meta, "val": report})
-            tmp = state_path.with_suffix(".pt.tmp")  # no half-written state if killed here
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "schedule": schedule.state_dict(), "epoch": epoch, "best": best, "stale": stale,
-                        "log": json.dumps(log_rows)}, tmp)
-            tmp.replace(state_path)
+            _save_state(state_path, model, optimizer, schedule, epoch, best, stale, log_rows)
             _write_log(log_rows, out / "log.csv")
             _plot_curves(log_rows, out / "curves.png")
-    if cfg.record_seen:
-        ranks = distributed.gather(world, seen)
-        if main:
-            write_text_atomic(out / "seen.json", json.dumps(
-                {"processes": world.size, "epochs": {e: [r.get(e, []) for r in ranks] for e in sorted(seen)}}))
+    _write_seen(cfg, out, world, seen)
     distributed.barrier(world)  # best.safetensors is complete before anyone reads it
     try:
-        return finalize(cfg, best_path, val_eval, test_s, device, amp, world)
+        return finalize(cfg, best_path, data.val_eval, data.test, device, amp, world)
     finally:
         distributed.shutdown()
+
+
+def _score_starting_point(model, data: RunData, cfg: TrainConfig, device, amp: bool, world, log_rows: list[dict],
+                          best_path: Path, meta: dict) -> float:
+    """Epoch 0 of a fine-tuning run: the starting weights, validated and saved as the best so far."""
+    report, row = _validate(model, data.val_eval, cfg, device, amp, world)
+    log_rows.append({"epoch": 0, "train_loss": float("nan"), **row, "lr": 0.0, "seconds": 0.0})
+    if world.is_main:
+        print(json.dumps(log_rows[-1]), file=sys.stderr)
+        save_checkpoint(best_path, model, {**meta, "val": report})
+    return row["val_score"]
+
+
+def _write_seen(cfg: TrainConfig, out: Path, world, seen: dict[int, list[int]]) -> None:
+    if cfg.record_seen:
+        ranks = distributed.gather(world, seen)
+        if world.is_main:
+            write_text_atomic(out / "seen.json", json.dumps(
+                {"processes": world.size, "epochs": {e: [r.get(e, []) for r in ranks] for e in sorted(seen)}}))
 
 
 def _validate(model: nn.Module, val_s: list[Sample], cfg: TrainConfig, device: torch.device, amp: bool,
@@ -476,16 +493,18 @@ def _write_log(rows: list[dict], path: Path) -> None:
         writer.writerows(rows)
 
 
-def _metadata(cfg: TrainConfig, spec, data_summary: dict) -> dict:
+def _metadata(cfg: TrainConfig, spec, data: RunData) -> dict:
     """Checkpoint metadata before calibration (``finalize`` adds the temperature and the reports)."""
     from .faces import DEFAULT_DETECTOR, DEFAULT_MARGIN
 
+    # the framing inference must reproduce: the one the training crops' index records (v1 folders record
+    # none; they are taken to be cut the default way)
+    framing = data.framing or {"detector": DEFAULT_DETECTOR, "margin": DEFAULT_MARGIN}
     return {
         "format": 1, "architecture": cfg.model, "input_size": spec.input_size, "mean": list(spec.mean),
         "std": list(spec.std), "classes": list(LABELS), "positive_class": "fake", "output": "logit",
-        # the framing inference must reproduce: the crops are made with the defaults of ``faces``
-        "crop": {"detector": DEFAULT_DETECTOR, "margin": DEFAULT_MARGIN, "size": spec.input_size},
-        "threshold": 0.5, "temperature": 1.0, "data": data_summary, "recipe": asdict(cfg),
+        "crop": {**framing, "size": spec.input_size},
+        "threshold": 0.5, "temperature": 1.0, "data": data.summary, "recipe": asdict(cfg),
         **({"init_sha256": sha256(cfg.init)} if cfg.init else {}),  # which file it was fine-tuned from
     }
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -229,3 +229,32 @@ def is_video_file(path: str | Path) -> bool:
     except UserError:
         return False
     return True
+
+
+def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 25, codec: str = "libx264",
+                container: str | None = None, faststart: bool = False) -> Path:
+    """Encode RGB uint8 frames (one size; trimmed to even sides for yuv420p) to ``path``, atomically.
+
+    The format follows ``path``'s suffix unless ``container`` names one; ``faststart`` puts the MP4 index
+    first, as streamed files have it."""
+    import av
+
+    from .atomic import atomic_path
+
+    path = Path(path)
+    with atomic_path(path) as tmp, av.open(str(tmp), "w", format=container,
+                                           options={"movflags": "faststart"} if faststart else {}) as out:
+        stream = None
+        for frame in frames:
+            if stream is None:
+                stream = out.add_stream(codec, rate=round(fps) or 25)
+                stream.height, stream.width = frame.shape[0] - frame.shape[0] % 2, frame.shape[1] - frame.shape[1] % 2
+                stream.pix_fmt = "yuv420p"
+            frame = np.ascontiguousarray(frame[:stream.height, :stream.width])
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                out.mux(packet)
+        if stream is None:
+            raise ValueError(f"{path}: no frames to write")
+        for packet in stream.encode():
+            out.mux(packet)
+    return path

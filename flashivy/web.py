@@ -90,12 +90,23 @@ class Analyser:
         summary = (f"## {verdict}\n"
                    + (f"**Fake probability: {prob:.4f}** (confidence {result.confidence:.4f}, "
                       f"threshold {result.threshold:.2f})\n\n" if prob is not None else "\n")
+                   + kind_markdown(result)
                    + warnings_markdown(result.warnings)
                    + reading(prob, result.threshold, self.detector.meta, kind)
                    + f"\n\n*{kind}, {len(result.faces)} face(s)"
                    + (f" in {result.frames} sampled frames" if kind == "video" else "")
                    + f", analysed in {seconds:.1f} s*")
         return summary, images, plot, persons, str(json_path)
+
+
+def kind_markdown(result) -> str:
+    """Which kind of fake decided a FAKE verdict, and each kind's probability (models with several heads)."""
+    from .kinds import DESCRIPTIONS, describe_scores
+
+    if len(result.scores) < 2:
+        return ""
+    found = f"Kind of fake: **{DESCRIPTIONS.get(result.kind, result.kind)}**. " if result.kind else ""
+    return f"{found}Fake probability per kind: {describe_scores(result.scores)}\n\n"
 
 
 def build_app(detector, limits: Limits = Limits(), examples: list[Path] | None = None,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The lent-GPU run that trains the shipped default (see models/README.md). Writes to $OUT.
+# The lent-GPU run that trains the shipped default (see flashivy/weights/README.md). Writes to $OUT.
 # Each call to the GPU machine carries at most 64 MiB, so the data travel as two packs, sent by two
 # calls while the machine stays warm, and are unpacked outside the checkout:
 #   python scripts/pack_crops.py data/ffpp_faces pack/ffpp

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flashivy.crops import load_image
+from flashivy.images import load_image
 from flashivy.data import load_source, read_splits
 from flashivy.detector import Detector
 from flashivy.quality_sweep import SWEEPS, plot, run_sweep, threshold, trusted

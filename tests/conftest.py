@@ -6,6 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from flashivy.video import write_video  # noqa: F401 - the tests import it from here
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 FFPP = SHARED / "ffpp_c23"
@@ -39,23 +41,6 @@ def astronaut() -> np.ndarray:
     return data.astronaut()
 
 
-def write_video(path: Path, frames: list[np.ndarray], fps: int = 25, codec: str = "libx264",
-                container: str | None = None) -> Path:
-    """Encode RGB frames with PyAV: H.264 in MP4 by default."""
-    import av
-
-    with av.open(str(path), "w", format=container) as out:
-        stream = out.add_stream(codec, rate=fps)
-        stream.height, stream.width = frames[0].shape[:2]
-        stream.pix_fmt = "yuv420p"
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
-
-
 def astronaut_frames(n: int = 40) -> list[np.ndarray]:
     """A public-domain face in a 320x240 view that pans slowly across the photo (a camera move, no pasted
     edges), the frame number painted in a corner: frames with a real face in them."""
@@ -70,6 +55,11 @@ def astronaut_frames(n: int = 40) -> list[np.ndarray]:
         cv2.putText(canvas, str(i), (5, 230), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1)
         frames.append(canvas)
     return frames
+
+
+def source_frame_of(frame: np.ndarray, sources: list[np.ndarray]) -> int:
+    """Which of the frames a video was encoded from a decoded ``frame`` is (the closest in pixels)."""
+    return int(np.argmin([np.abs(frame.astype(np.int16) - s).mean() for s in sources]))
 
 
 def write_face_crops(root, n_videos=6, per_video=4):

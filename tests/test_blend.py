@@ -1,4 +1,5 @@
 """Self-blended pseudo-fakes from real faces: real landmarks, real blending, a real (short) training run."""
+import csv
 import json
 
 import cv2
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 
 from flashivy.blend import BLEND_RATIOS, Landmarker, load_landmarks, self_blend
+from flashivy.checkpoint import read_metadata
 from flashivy.cli import main
 from flashivy.data import FaceDataset, load_source
 
@@ -68,6 +70,8 @@ def test_pseudo_fakes_alone_train_a_model(tmp_path, face_crop):
     assert main(["train", "--config", str(recipe), "--data", f"gen={crops}", "--out", str(out),
                  "--self-blend", "0.5", "--reals-only"]) == 0
     report = json.loads((out / "report.json").read_text())
-    assert report["test"]["gen"]["n"] > 0
-    splits = json.loads((out / "splits.json").read_text())
-    assert splits["train"]
+    assert report["test"]["gen"]["n_fake"] > 0  # tested on the real fakes it never trained on
+    trained_on = read_metadata(out / "best.safetensors")["data"]["train"]["gen"]
+    assert set(trained_on) == {"real"}, "no real fake crop was trained on"
+    log = list(csv.DictReader(open(out / "log.csv")))
+    assert 0.2 < float(log[-1]["train_fake_share"]) < 0.8, "half the reals became pseudo-fakes"

@@ -1,18 +1,40 @@
 """flashivy evaluate on a crop folder and on a video root in the FF++ layout."""
 import json
 
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
 from test_pipeline import _dataset
 from conftest import write_face_crops
 
 from flashivy.cli import main
+from flashivy.images import load_image
+from flashivy.data import load_source
+from flashivy.detector import Detector
+
+
+def _scored_by_hand(root, transform=None):
+    """Labels, videos and the shipped model's probabilities for a crop folder, without flashivy evaluate."""
+    samples = load_source(root)
+    det = Detector.from_checkpoint(device="cpu")
+    images = [load_image(s.path) for s in samples]
+    probs = det.score_crops([transform(im) if transform else im for im in images])
+    return np.array([s.label for s in samples]), [s.video for s in samples], probs
 
 
 def test_evaluate_crop_folder(tmp_path):
     write_face_crops(tmp_path / "faces")
     assert main(["evaluate", str(tmp_path / "faces"), "--out", str(tmp_path / "ev"), "--device", "cpu"]) == 0
     report = json.loads((tmp_path / "ev/report.json").read_text())
-    assert report["all"]["n"] == 48 and report["all"]["n_fake"] == 24
-    assert 0 <= report["all"]["auc"] <= 1 and report["all"]["video"]["n"] == 12
+    assert report["all"]["n"] == 48 and report["all"]["n_fake"] == 24 and report["all"]["video"]["n"] == 12
+    # the figures are those of the model's own scores on these crops, frame and video level
+    labels, videos, probs = _scored_by_hand(tmp_path / "faces")
+    assert report["all"]["auc"] == pytest.approx(roc_auc_score(labels, probs), abs=1e-6)
+    means = {v: np.mean([p for p, w in zip(probs, videos) if w == v]) for v in set(videos)}
+    video_labels = {v: y for v, y in zip(videos, labels)}
+    keys = sorted(means)
+    video_auc = roc_auc_score([video_labels[k] for k in keys], [means[k] for k in keys])
+    assert report["all"]["video"]["auc"] == pytest.approx(video_auc, abs=1e-6)
     assert (tmp_path / "ev/roc.png").stat().st_size > 1000
 
 
@@ -39,6 +61,12 @@ def test_perturbations_are_applied_before_the_pipeline(tmp_path, capsys, astrona
     rows = json.loads((out / "report.json").read_text())["robustness"]
     assert list(rows) == ["clean", "jpeg=30", "blur=3", "downscale=2", "downscale=4"]
     assert all(r["n"] == 48 for r in rows.values())
+    # each row is the AUC of the crops *after* that perturbation, not the clean one again
+    perturbations = {p.name: p for p in parse("jpeg=30,blur=3,downscale")}
+    for name, row in rows.items():
+        labels, _, probs = _scored_by_hand(tmp_path / "faces", perturbations.get(name))
+        assert row["frame_auc"] == pytest.approx(roc_auc_score(labels, probs), abs=1e-6), name
+    assert rows["blur=3"]["frame_auc"] != rows["clean"]["frame_auc"]
     assert (out / "robustness.png").stat().st_size > 1000
     assert "blur=3" in capsys.readouterr().out  # the table
     # each perturbation really changes the pixels, the strongest the most

@@ -39,8 +39,12 @@ def test_heatmap_points_at_the_manipulated_face(astronaut):
     assert det.score_crops([crop])[0] > 0.5
     heat, overlay = face_heatmap(det, crop)
     assert heat.shape == (224, 224) and overlay.shape == (224, 224, 3)
-    centre = heat[56:168, 56:168].mean()
-    assert centre > heat.mean()  # the evidence sits on the face, not the background
+    # where the pixels were changed, cut out exactly as the face was
+    changed = (np.abs(fake.astype(int) - astronaut).sum(axis=2) > 6).astype(np.uint8) * 255
+    inside = crop_face(np.dstack([changed] * 3), face.box, det.margin, det.size)[..., 0] > 127
+    assert 0.1 < inside.mean() < 0.5
+    # most of the evidence lies on the changed region, far more than its share of the crop
+    assert heat[inside].sum() / heat.sum() > 0.6 and heat[inside].mean() > 4 * heat[~inside].mean()
 
 
 def test_explain_command_image_and_video(tmp_path, face_video, astronaut):
@@ -60,3 +64,33 @@ def test_explain_command_image_and_video(tmp_path, face_video, astronaut):
     assert faces is not None and faces.shape[1] > 6 * 128  # six tiles in a row
     annotated = probe(out / "astronaut_annotated.mp4")
     assert annotated.frames == probe(face_video).frames
+
+
+def test_grad_cam_on_the_onnx_path_equals_the_grad_cam_library(astronaut):
+    """The export's own CAM output (the light path, no torch) against pytorch-grad-cam on the PyTorch model."""
+    from flashivy.faces import crop_face
+
+    light, heavy = Detector.from_checkpoint(device="cpu"), Detector.from_checkpoint(device="cpu", backend="torch")
+    assert light.scorer.name == "onnx" and light.scorer.cam_outputs
+    for image in (astronaut, _manipulated(astronaut), astronaut[::-1].copy()):
+        faces = light.face_detector.detect(image)
+        crop = crop_face(image, faces[0].box, light.margin, light.size) if faces else cv2.resize(image, (224, 224))
+        a, overlay_a = face_heatmap(light, crop)
+        b, overlay_b = face_heatmap(heavy, crop)
+        assert np.corrcoef(a.ravel(), b.ravel())[0, 1] >= 0.99
+        assert np.abs(overlay_a.astype(int) - overlay_b).mean() < 0.5  # the same picture, to rounding
+
+
+def test_heatmaps_need_no_torch_on_the_onnx_path(tmp_path, astronaut):
+    import subprocess
+    import sys
+
+    image = tmp_path / "face.jpg"
+    cv2.imwrite(str(image), astronaut[..., ::-1])
+    code = ("import sys; sys.modules['torch'] = None\n"  # any import of torch now fails
+            "from flashivy.cli import main\n"
+            f"sys.exit(main(['explain', '--image', {str(image)!r}, '--out', {str(tmp_path / 'out')!r}]))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    sheet = cv2.imread(str(tmp_path / "out" / "face_explain.png"))
+    assert sheet is not None and sheet.shape[1] >= 2 * 224

@@ -51,7 +51,7 @@ def test_streaming_crops_and_resume(tmp_path, capsys):
     rows = read_index(out / "index.csv")
     crops = [r for r in rows if r.path]
     assert len(crops) == 5 and all(r.detector == "haar" and r.size == 96 for r in crops)
-    from flashivy.crops import load_image
+    from flashivy.images import load_image
 
     assert load_image(out / crops[0].path).shape == (96, 96, 3)
     # a second run skips finished videos and leaves the index as it was

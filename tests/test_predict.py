@@ -66,6 +66,28 @@ def test_generated_video_has_one_person(detector, face_video):
     assert result.prediction in ("REAL", "FAKE")
 
 
+def test_frames_can_come_from_any_reader(face_video):
+    """The DFDC winner's injected reader: the verdict of frames handed over in memory equals the decoded one's."""
+    from conftest import astronaut_frames
+    from flashivy.video import VideoInfo, iter_frames, probe, sample_indices
+
+    frames = astronaut_frames()
+    calls = []
+
+    def from_memory(path, num_frames):
+        calls.append((path, num_frames))
+        wanted = sample_indices(len(frames), num_frames)
+        return VideoInfo(len(frames), 25.0, 320, 240), iter((i, frames[i]) for i in wanted)
+
+    in_memory = Detector.from_checkpoint(device="cpu", read_frames=from_memory).predict_video("camera-0", 8)
+    assert calls == [("camera-0", 8)] and in_memory.frames == 8
+    assert sorted({f.frame for f in in_memory.faces}) == sample_indices(40, 8)
+    decoded = Detector.from_checkpoint(device="cpu").predict_video(face_video, 8)
+    assert in_memory.prediction == decoded.prediction
+    assert abs(in_memory.fake_probability - decoded.fake_probability) < 0.2  # H.264 changes the pixels a little
+    assert probe(face_video).frames == 40 and len(list(iter_frames(face_video, [0]))) == 1
+
+
 def test_tracker_keeps_identities_apart():
     a, b = Face((0, 0, 10, 10), 1.0), Face((50, 50, 60, 60), 1.0)
     a2, b2 = Face((1, 1, 11, 11), 1.0), Face((51, 50, 61, 60), 1.0)

@@ -22,7 +22,7 @@ from PIL import Image
 
 from conftest import ROOT, write_video
 from flashivy.cli import main
-from flashivy.crops import load_image
+from flashivy.images import load_image
 from flashivy.errors import UserError
 
 

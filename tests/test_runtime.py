@@ -27,10 +27,13 @@ def _crops(astronaut, ffpp_frames):
 
 @pytest.fixture(scope="module")
 def ffpp_frames(request):
-    from conftest import FFPP
+    """Three frames of a real FF++ fake; without ../shared/data, three frames of the panning astronaut."""
+    from conftest import FFPP, astronaut_frames
 
     video = FFPP / "manipulated_sequences/Deepfakes/c23/videos/033_097.mp4"
-    return [f for _, f in iter_frames(video, [10, 200, 400])] if video.exists() else []
+    frames = [f for _, f in iter_frames(video, [10, 200, 400])] if video.exists() else astronaut_frames()[::15]
+    assert len(frames) == 3
+    return frames
 
 
 def test_shipped_model_runs_on_onnx_runtime_by_default_on_the_cpu():
@@ -41,6 +44,7 @@ def test_shipped_model_runs_on_onnx_runtime_by_default_on_the_cpu():
 
 def test_onnx_and_torch_give_the_same_probabilities(astronaut, ffpp_frames):
     torch_det, crops = _crops(astronaut, ffpp_frames)
+    assert len(crops) == 4
     onnx_det = Detector.from_checkpoint(device="cpu", backend="onnx")
     a, b = torch_det.score_crops(crops), onnx_det.score_crops(crops)
     assert np.abs(a - b).max() < 1e-4, (a, b)
@@ -60,11 +64,22 @@ def test_stale_export_is_never_used(tmp_path, capsys):
         Detector.from_checkpoint(ckpt, device="cpu", backend="onnx")
 
 
-def test_unknown_backend_is_one_clear_error(tmp_path, astronaut, capsys):
+def test_onnx_asked_for_on_cuda_is_one_clear_error(tmp_path, astronaut, capsys):
     image = tmp_path / "a.jpg"
     cv2.imwrite(str(image), astronaut[..., ::-1])
     assert main(["predict", "--image", str(image), "--backend", "onnx", "--device", "cuda"]) == 1
-    assert "CPU only" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "CPU only" in err and len(err.strip().splitlines()) == 1
+
+
+def test_unknown_backend_is_one_clear_error(capsys):
+    from flashivy.runtime import open_scorer
+
+    with pytest.raises(UserError, match="unknown backend 'tensorrt'; choose from auto, onnx, torch"):
+        open_scorer(DEFAULT_CHECKPOINT, "cpu", "tensorrt")
+    with pytest.raises(SystemExit) as exit_:  # the command line refuses it before loading anything
+        main(["predict", "--image", "x.jpg", "--backend", "tensorrt"])
+    assert exit_.value.code == 2 and "invalid choice: 'tensorrt'" in capsys.readouterr().err
 
 
 def test_tampered_shipped_weights_are_refused_on_the_onnx_path_too(tmp_path, monkeypatch):
@@ -81,3 +96,21 @@ def test_tampered_shipped_weights_are_refused_on_the_onnx_path_too(tmp_path, mon
     monkeypatch.setattr(ck, "CHECKSUMS", tmp_path / "SHA256SUMS")
     with pytest.raises(UserError, match="SHA-256"):
         Detector.from_checkpoint(copy, device="cpu", backend="onnx")
+
+
+def test_an_export_in_the_user_cache_is_found_and_tied_to_its_checkpoint(tmp_path, monkeypatch):
+    """An installed package's folder may be read-only: the export then lives in ~/.cache/flashivy."""
+    from flashivy.checkpoint import sha256
+    from flashivy.runtime import cached_onnx_path, export_onnx
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    ckpt = tmp_path / "site" / "mine.safetensors"
+    ckpt.parent.mkdir()
+    shutil.copyfile(BASELINE, ckpt)
+    assert Detector.from_checkpoint(ckpt, device="cpu").scorer.name == "torch"  # nothing exported yet
+    cached = cached_onnx_path(ckpt, sha256(ckpt))
+    assert cached.parent == tmp_path / "cache" / "flashivy"
+    export_onnx(ckpt, cached)
+    assert Detector.from_checkpoint(ckpt, device="cpu").scorer.name == "onnx"
+    shutil.copyfile(DEFAULT_CHECKPOINT, ckpt)  # another checkpoint under the same name: the cache does not match
+    assert Detector.from_checkpoint(ckpt, device="cpu").scorer.name == "torch"

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from conftest import astronaut_frames, source_frame_of, write_video
 from flashivy.errors import UserError
 from flashivy.video import iter_frames, probe, sample_frames, sample_indices
 
@@ -17,10 +18,12 @@ def test_generated_video_frames_are_decoded_at_the_right_indices(face_video):
     assert info.frames == 40 and (info.width, info.height) == (320, 240)
     _, frames = sample_frames(face_video, num_frames=4)
     got = list(frames)
-    assert [i for i, _ in got] == sample_indices(40, 4)
+    assert [i for i, _ in got] == [5, 15, 25, 35]  # evenly spaced: the middle of four equal parts
     assert all(f.shape == (240, 320, 3) and f.dtype == np.uint8 for _, f in got)
-    # frames differ (the face moves), so these really are different frames
-    assert not np.array_equal(got[0][1], got[-1][1])
+    # the pixels are those of the frame the index names (the camera pans, each frame differs)
+    sources = astronaut_frames()
+    assert [source_frame_of(f, sources) for _, f in got] == [5, 15, 25, 35]
+    assert all(np.abs(f.astype(int) - sources[i]).mean() < 5 for i, f in got)
 
 
 def test_real_ffpp_video_sampling(ffpp_real_video):
@@ -45,12 +48,20 @@ def test_bad_videos_give_user_errors(tmp_path):
         probe(text)
 
 
-def test_truncated_video_keeps_what_decodes(face_video, tmp_path):
-    data = face_video.read_bytes()
+def test_a_video_cut_before_its_index_is_refused_clearly(face_video, tmp_path):
+    data = face_video.read_bytes()  # PyAV writes the MP4 index (moov) last: half the file has none
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) // 2])
-    try:
-        frames = list(iter_frames(cut, list(range(40))))
-    except UserError:
-        return  # refusing the file outright is fine too; crashing is not
-    assert len(frames) < 40
+    with pytest.raises(UserError, match="not a readable video"):
+        list(iter_frames(cut, list(range(40))))
+
+
+def test_a_streamed_video_cut_short_keeps_the_frames_that_arrived(tmp_path):
+    sources = astronaut_frames()
+    data = write_video(tmp_path / "streamed.mp4", sources, faststart=True).read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: int(len(data) * 0.85)])
+    got = list(iter_frames(cut, list(range(40))))
+    indices = [i for i, _ in got]
+    assert 5 <= len(got) < 40 and indices == list(range(len(got))), indices  # a prefix, nothing invented
+    assert [source_frame_of(f, sources) for _, f in got] == indices

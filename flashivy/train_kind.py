@@ -1,0 +1,253 @@
+"""Train a head for another kind of fake (e.g. fully generated faces) on a frozen detector's trunk.
+
+Data: ``kind_sources`` hold crops whose ``fake`` label means "of this kind"
+(e.g. StyleGAN faces) and whose ``real`` label means camera photos (FFHQ);
+``other_sources`` hold faces that are *not* of this kind (the face-swap data,
+real and swapped alike), so the new head learns to stay quiet on them. The
+other sources keep the split of the detector they extend (``base_splits``):
+its held-out faces stay held out here too.
+
+Only the branch trains; the face-swap head and the trunk are untouched, so the
+detector's face-swap scores do not change. Best epoch by validation AUC on
+the kind's own data; calibration (temperature and bias) on validation; the
+held-out test split is reported, clean and under JPEG 70 and a 1/2 downscale.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .atomic import write_text_atomic
+from .branches import KindHeads
+from .checkpoint import load_checkpoint, save_checkpoint, sha256
+from .data import FaceDataset, Sample, balanced_weights, describe, load_source
+from .errors import UserError
+from .images import gaussian_blur, jpeg, rescale
+from .kinds import heads_of
+from .metrics import (
+    binary_report,
+    calibrated_probs,
+    expected_calibration_error,
+    fit_calibration,
+    plot_roc,
+)
+from .recipe import KindConfig
+
+# What sharing does to an image, applied to the held-out test crops for the report.
+TEST_CONDITIONS = {"clean": None, "jpeg70": lambda im: jpeg(im, 70), "half_scale": lambda im: rescale(im, 0.5),
+                   "blur1": lambda im: gaussian_blur(im, 1.0)}
+
+
+def kind_splits(cfg: KindConfig) -> dict[str, list[Sample]]:
+    """Train / val / test: the kind's data split by image group, the other data by the base's splits."""
+    from .train import TrainConfig, three_way_split
+
+    if not cfg.kind_sources:
+        raise UserError("no data of this kind: give kind_sources in the recipe")
+    kind = [s for name, path in sorted(cfg.kind_sources.items()) for s in load_source(path, name)]
+    others = [replace(s, label=0) for name, path in sorted(cfg.other_sources.items())
+              for s in load_source(path, name)]
+    split_cfg = TrainConfig(splits=cfg.base_splits, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
+                            seed=cfg.seed)
+    parts = [three_way_split(kind, replace(split_cfg, splits="")), three_way_split(others, split_cfg)]
+    return {name: parts[0][i] + parts[1][i] for i, name in enumerate(("train", "val", "test"))}
+
+
+def epoch_weights(samples: list[Sample], kind_names: set[str], kind_share: float) -> np.ndarray:
+    """Balanced over (source, label) cells within each side; ``kind_share`` of the draw from the kind's data."""
+    weights = balanced_weights(samples)
+    mine = np.array([s.source in kind_names for s in samples])
+    for side, share in ((mine, kind_share), (~mine, 1 - kind_share)):
+        if side.any():
+            weights[side] *= share / weights[side].sum()
+    return weights
+
+
+def _cap(samples: list[Sample], per_source: int, seed: int) -> list[Sample]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for source in sorted({s.source for s in samples}):
+        mine = [s for s in samples if s.source == source]
+        keep = sorted(rng.choice(len(mine), min(per_source, len(mine)), replace=False))
+        out += [mine[i] for i in keep]
+    return out
+
+
+@torch.inference_mode()
+def branch_logits(model: KindHeads, kind: str, samples: list[Sample], meta: dict, batch_size: int,
+                  transform=None) -> np.ndarray:
+    """Logits of one kind's head for face crops (optionally transformed first)."""
+    import cv2
+
+    model.eval()
+    index = model.kinds.index(kind)
+    out = []
+    for i in range(0, len(samples), batch_size):
+        imgs = []
+        for s in samples[i:i + batch_size]:
+            img = np.ascontiguousarray(cv2.imread(str(s.path), cv2.IMREAD_COLOR)[..., ::-1])
+            img = transform(img) if transform else img
+            imgs.append(cv2.resize(img, (meta["input_size"],) * 2, interpolation=cv2.INTER_AREA))
+        from .runtime import normalise
+
+        x = torch.from_numpy(normalise(imgs, meta["mean"], meta["std"])).contiguous(memory_format=torch.channels_last)
+        out.append(model(x)[:, index].float().numpy())
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def _report(samples: list[Sample], probs: np.ndarray) -> dict:
+    """Per source: AUC etc. where both labels occur; on the other data, the share called this kind."""
+    report = {}
+    for source in sorted({s.source for s in samples}):
+        idx = [i for i, s in enumerate(samples) if s.source == source]
+        labels = np.array([samples[i].label for i in idx])
+        report[source] = binary_report(labels, probs[idx])
+        report[source]["called_this_kind"] = float((probs[idx] >= 0.5).mean())
+    return report
+
+
+def _epoch(model: KindHeads, branch: nn.Module, loader, optimizer, schedule, bar_desc: str) -> float:
+    from tqdm import tqdm
+
+    branch.train()
+    loss_fn, losses = nn.BCEWithLogitsLoss(), []
+    bar = tqdm(loader, desc=bar_desc, file=sys.stderr, dynamic_ncols=True)
+    for x, y, _ in bar:
+        x = x.contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            h = model.trunk(x)  # frozen: no activations kept for backward
+        loss = loss_fn(branch(h).float().squeeze(1), y.float())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        losses.append(loss.item())
+        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+    return float(np.mean(losses))
+
+
+def train_kind(cfg: KindConfig) -> dict:
+    """Run a kind recipe end to end; resumable from ``out/last.pt``; returns the final report."""
+    from torch.utils.data import DataLoader, WeightedRandomSampler
+
+    torch.manual_seed(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    base, meta = load_checkpoint(cfg.base)
+    if len(heads_of(meta)) > 1:
+        raise UserError(f"{cfg.base}: already has kind heads; extend the face-swap checkpoint it was built on")
+    parts = kind_splits(cfg)
+    write_text_atomic(out / "splits.json", json.dumps(
+        {name: sorted({f"{s.source}:{s.group}" for s in part}) for name, part in parts.items()}))
+    model = KindHeads(base, cfg.branch_at, [cfg.kind]).to(memory_format=torch.channels_last)
+    branch = model.branches[cfg.kind]
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.startswith(f"branches.{cfg.kind}."))
+    model.eval()
+    train_ds = FaceDataset(parts["train"], meta["input_size"], meta["mean"], meta["std"], train=True, seed=cfg.seed)
+    steps = cfg.samples_per_epoch // cfg.batch_size
+    weights = epoch_weights(parts["train"], set(cfg.kind_sources), cfg.kind_share)
+    sampler = WeightedRandomSampler(weights, steps * cfg.batch_size,
+                                    generator=torch.Generator().manual_seed(cfg.seed))
+    loader = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.workers, drop_last=True)
+    optimizer = torch.optim.AdamW(branch.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    total = steps * cfg.epochs
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
+    val = _cap(parts["val"], cfg.max_val_per_source, cfg.seed)
+    state_path, best_path = out / "last.pt", out / "best.safetensors"
+    start, best, log = 0, -1.0, []
+    if state_path.exists():
+        state = torch.load(state_path, weights_only=True)
+        branch.load_state_dict(state["branch"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        start, best, log = state["epoch"] + 1, state["best"], json.loads(state["log"])
+        print(f"resumed from {state_path} at epoch {start}", file=sys.stderr)
+    kind_names = set(cfg.kind_sources)
+    started = time.time()
+    for epoch in range(start, cfg.epochs):
+        if cfg.time_limit_min and log and time.time() - started + log[-1]["seconds"] > cfg.time_limit_min * 60:
+            print(f"time budget of {cfg.time_limit_min} min reached after {epoch} epochs", file=sys.stderr)
+            break
+        t0 = time.time()
+        train_ds.epoch = epoch
+        sampler.generator.manual_seed(cfg.seed * 1000 + epoch)
+        loss = _epoch(model, branch, loader, optimizer, schedule, f"epoch {epoch + 1}/{cfg.epochs}")
+        probs = calibrated_probs(branch_logits(model, cfg.kind, val, meta, cfg.batch_size * 2))
+        report = _report(val, probs)
+        # Best = this kind against every other face of validation (its own source's photos and the other
+        # sources' faces alike), so an epoch that starts calling real video faces "generated" loses.
+        score = binary_report([s.label for s in val], probs)["auc"]
+        log.append({"epoch": epoch + 1, "train_loss": loss, "val_auc": score,
+                    **{f"val_auc_{k}": report[k]["auc"] for k in kind_names},
+                    **{f"val_called_{k}": v["called_this_kind"] for k, v in report.items() if k not in kind_names},
+                    "seconds": round(time.time() - t0, 1)})
+        print(json.dumps(log[-1]), file=sys.stderr)
+        if score > best:
+            best = score
+            save_checkpoint(best_path, model, _metadata(meta, cfg, parts))
+        tmp = state_path.with_suffix(".pt.tmp")
+        torch.save({"branch": branch.state_dict(), "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(), "epoch": epoch, "best": best, "log": json.dumps(log)}, tmp)
+        tmp.replace(state_path)
+    if not best_path.exists():
+        raise UserError(f"{out}: no epoch finished; nothing to finalize")
+    return finalize_kind(cfg, best_path, val, parts["test"])
+
+
+def _metadata(base_meta: dict, cfg: KindConfig, parts: dict[str, list[Sample]]) -> dict:
+    meta = {k: v for k, v in base_meta.items() if k not in ("heads",)}
+    # the branch is stored in float16: the file stays small, the face-swap weights stay exact
+    meta.update(branch_at=cfg.branch_at, base_sha256=sha256(cfg.base), stored_half=["branches."],
+                heads=heads_of(base_meta) + [{"kind": cfg.kind, "temperature": 1.0, "bias": 0.0}],
+                kind_training={cfg.kind: {"recipe": asdict(cfg),
+                                          "data": {name: describe(part) for name, part in parts.items()}}})
+    return meta
+
+
+def finalize_kind(cfg: KindConfig, best_path: Path, val: list[Sample], test: list[Sample]) -> dict:
+    """Calibrate the new head on validation, report held-out test (clean and degraded), store both."""
+    model, meta = load_checkpoint(best_path)
+    batch = cfg.batch_size * 2
+    val_logits = branch_logits(model, cfg.kind, val, meta, batch)
+    labels = np.array([s.label for s in val])
+    temperature, bias = fit_calibration(val_logits, labels)
+    kind_test = [s for s in test if s.source in cfg.kind_sources]
+    test_report = _report(test, calibrated_probs(branch_logits(model, cfg.kind, test, meta, batch), temperature, bias))
+    for name, transform in TEST_CONDITIONS.items():
+        if transform is not None:
+            logits = branch_logits(model, cfg.kind, kind_test, meta, batch, transform)
+            probs = calibrated_probs(logits, temperature, bias)
+            for source, rep in _report(kind_test, probs).items():
+                test_report[source].setdefault("conditions", {})[name] = {k: rep[k] for k in ("auc", "ap", "eer",
+                                                                                             "accuracy")}
+    calibration = {"temperature": temperature, "bias": bias,
+                   "val_ece_before": expected_calibration_error(labels, calibrated_probs(val_logits)),
+                   "val_ece_after": expected_calibration_error(labels, calibrated_probs(val_logits, temperature, bias))}
+    meta["heads"] = [h if h["kind"] != cfg.kind else {"kind": cfg.kind, "temperature": temperature, "bias": bias}
+                     for h in meta["heads"]]
+    meta["kind_training"][cfg.kind].update(calibration=calibration, test=test_report)
+    meta["tested_on"] = [r for r in meta.get("tested_on", []) if r.get("method") != cfg.kind] + [
+        {"source": source, "method": cfg.kind, "level": "frame", "auc": test_report[source]["auc"],
+         "ece": test_report[source]["ece"], "n_real": test_report[source]["n_real"],
+         "n_fake": test_report[source]["n_fake"]} for source in sorted(cfg.kind_sources)]
+    save_checkpoint(best_path, model, meta)
+    probs = calibrated_probs(branch_logits(model, cfg.kind, kind_test, meta, batch), temperature, bias)
+    plot_roc({f"{s} (held-out)": (np.array([t.label for t in kind_test if t.source == s]),
+                                  probs[[i for i, t in enumerate(kind_test) if t.source == s]])
+              for s in sorted(cfg.kind_sources)},
+             Path(cfg.out) / "roc_test.png", title=f"{cfg.kind} head: held-out test")
+    report = {"kind": cfg.kind, "checkpoint": str(best_path), "calibration": calibration, "test": test_report}
+    write_text_atomic(Path(cfg.out) / "report.json", json.dumps(report, indent=2))
+    return report

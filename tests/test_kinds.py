@@ -1,0 +1,166 @@
+"""Kinds of fake: the generated-face head beside the face-swap head, on one shared trunk.
+
+Real weights (the shipped default), real StyleGAN faces and FFHQ photos from
+../shared/data/synthetic_faces, held-out images only (the recipe's own split).
+"""
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import SHARED, write_face_crops
+from flashivy.branches import KindHeads
+from flashivy.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, read_metadata, save_checkpoint
+from flashivy.cli import main
+from flashivy.data import load_source
+from flashivy.detector import Detector
+from flashivy.kinds import GENERATED, MANIPULATED
+from flashivy.train_kind import KindConfig, kind_splits, train_kind
+
+SYNTHETIC = SHARED / "synthetic_faces"
+RECIPE = DEFAULT_CHECKPOINT.parent.parent / "configs" / "generated.json"
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    """Held-out StyleGAN faces and FFHQ photos (the test split of the shipped recipe), 12 of each."""
+    if not SYNTHETIC.is_dir():
+        pytest.skip(f"{SYNTHETIC} not found (../shared/data is absent)")
+    recipe = KindConfig.from_file(RECIPE)
+    cfg = KindConfig(kind_sources={"synthetic": str(SYNTHETIC)}, seed=recipe.seed,
+                     val_fraction=recipe.val_fraction, test_fraction=recipe.test_fraction)
+    test = kind_splits(cfg)["test"]
+    fakes = sorted(s.path for s in test if s.label == 1)[:12]
+    reals = sorted(s.path for s in test if s.label == 0)[:12]
+    return fakes, reals
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return Detector.from_checkpoint(device="cpu", backend="torch")
+
+
+def test_the_shipped_default_judges_both_kinds(detector):
+    assert detector.kinds == [MANIPULATED, GENERATED]
+    meta = detector.meta
+    assert [r["method"] for r in meta["tested_on"]].count(GENERATED) == 1, "its held-out figures travel with it"
+
+
+def test_the_face_swap_head_is_the_base_model_bit_for_bit():
+    model, meta = load_checkpoint()
+    assert isinstance(model, KindHeads)
+    x = torch.from_numpy(np.random.default_rng(0).normal(size=(3, 3, 224, 224)).astype(np.float32))
+    with torch.inference_mode():
+        both, alone = model(x), model.base(x)
+    assert both.shape == (3, 2)
+    assert torch.equal(both[:, :1], alone), "adding a kind must not change the face-swap verdict"
+
+
+def test_held_out_generated_faces_are_called_generated_and_photos_real(detector, held_out):
+    from sklearn.metrics import roc_auc_score
+
+    fakes, reals = held_out
+    results = [detector.predict_image(p) for p in fakes + reals]
+    labels = [1] * len(fakes) + [0] * len(reals)
+    generated = [r.scores[GENERATED] for r in results]
+    assert roc_auc_score(labels, generated) >= 0.9
+    called = [r.kind for r in results[:len(fakes)]]
+    assert called.count(GENERATED) >= 0.75 * len(fakes), called
+    assert sum(r.prediction == "FAKE" for r in results[len(fakes):]) <= 0.25 * len(reals)
+
+
+def test_a_json_record_carries_every_kind(tmp_path, held_out, capsys):
+    fake = held_out[0][0]
+    shutil.copy(fake, tmp_path / "portrait.jpg")
+    assert main(["predict", "--input", str(tmp_path), "--json", "--device", "cpu"]) == 0
+    rec = json.loads(capsys.readouterr().out.strip().splitlines()[0])
+    assert set(rec["scores"]) == {MANIPULATED, GENERATED}
+    assert rec["fake_probability"] == pytest.approx(max(rec["scores"].values()))
+    assert rec["kind"] == (max(rec["scores"], key=rec["scores"].get) if rec["prediction"] == "FAKE" else None)
+
+
+def test_v1_two_lines_stay_and_the_kind_is_said_on_stderr(held_out, capsys):
+    assert main(["predict", "--image", str(held_out[0][0]), "--device", "cpu"]) == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("Prediction : ") and lines[1].startswith("Confidence : ")
+    assert "kind of fake:" in err and "generated" in err
+
+
+def test_the_generated_heatmap_comes_from_its_own_head(detector, held_out):
+    from flashivy.images import load_image
+    from flashivy.explain import face_heatmap
+    from flashivy.faces import crop_face
+
+    rgb = load_image(held_out[0][0])
+    crop = crop_face(rgb, detector.face_detector.detect(rgb)[0].box, detector.margin, detector.size)
+    gen, _ = face_heatmap(detector, crop, kind=GENERATED)
+    swap, _ = face_heatmap(detector, crop, kind=MANIPULATED)
+    assert gen.shape == swap.shape == (224, 224)
+    assert gen.max() > 0.5 and not np.allclose(gen, swap, atol=0.05), "two heads, two maps"
+    with pytest.raises(Exception, match="no 'blurred' head"):
+        face_heatmap(detector, crop, kind="blurred")
+
+
+def test_onnx_scores_both_heads_like_torch(tmp_path, held_out):
+    from flashivy.runtime import OnnxScorer, export_onnx, normalise
+    from flashivy.images import load_image
+
+    out = export_onnx(DEFAULT_CHECKPOINT, tmp_path / "m.onnx")
+    det = Detector.from_checkpoint(device="cpu", backend="torch")
+    import cv2
+
+    batch = normalise([cv2.resize(load_image(p), (224, 224)) for p in held_out[0][:3]], det.meta["mean"],
+                      det.meta["std"])
+    a, b = det.scorer.logits(batch), OnnxScorer(out).logits(batch)
+    assert a.shape == b.shape == (3, 2)
+    assert np.abs(a - b).max() < 1e-3
+
+
+def test_a_single_head_checkpoint_reads_as_before(held_out):
+    det = Detector.from_checkpoint(DEFAULT_CHECKPOINT.parent / "baseline.safetensors", device="cpu")
+    result = det.predict_image(held_out[1][0])
+    assert det.kinds == [MANIPULATED] and list(result.scores) == [MANIPULATED]
+    assert result.fake_probability == result.scores[MANIPULATED]
+
+
+def test_train_kind_trains_only_its_branch_and_reports_held_out(tmp_path, held_out):
+    """A two-epoch run on a few real StyleGAN/FFHQ images: the face-swap head and trunk stay as they were."""
+    model, meta = load_checkpoint()
+    base_meta = {k: v for k, v in meta.items() if k not in ("heads", "branch_at", "kind_training", "base_sha256")}
+    base_path = save_checkpoint(tmp_path / "base.safetensors", model.base, base_meta)
+    kind_root = tmp_path / "synthetic"
+    for label, paths in (("fake", held_out[0]), ("real", held_out[1])):
+        (kind_root / label).mkdir(parents=True)
+        for p in paths:
+            shutil.copy(p, kind_root / label / p.name)
+    others = tmp_path / "others"
+    write_face_crops(others, n_videos=4, per_video=2)
+    cfg = KindConfig(base=str(base_path), kind_sources={"synthetic": str(kind_root)},
+                     other_sources={"video": str(others)}, branch_at=6, out=str(tmp_path / "run"), epochs=2,
+                     samples_per_epoch=16, batch_size=8, workers=0, val_fraction=0.25, test_fraction=0.25)
+    report = train_kind(cfg)
+    trained, tmeta = load_checkpoint(tmp_path / "run" / "best.safetensors")
+    assert [h["kind"] for h in tmeta["heads"]] == [MANIPULATED, GENERATED]
+    assert tmeta["heads"][1]["temperature"] > 0 and tmeta["base_sha256"]
+    base_state, new_state = model.base.state_dict(), trained.base.state_dict()
+    assert all(torch.equal(base_state[k], new_state[k]) for k in base_state), "the base never trains"
+    copied = {k: v for k, v in model.base.state_dict().items() if k.startswith("blocks.6.")}
+    branch = trained.branches[GENERATED].state_dict()
+    assert any(not torch.equal(v, branch["blocks.0." + k[len("blocks.6."):]]) for k, v in copied.items()
+               if v.is_floating_point()), "the branch did train"
+    assert set(report["test"]["synthetic"]["conditions"]) == {"jpeg70", "half_scale", "blur1"}
+    assert load_source(kind_root, "synthetic")  # the v1 layout the recipe's split is recomputed from
+    assert read_metadata(tmp_path / "run" / "best.safetensors")["tested_on"][-1]["method"] == GENERATED
+
+
+def test_the_reading_names_what_the_generated_head_never_saw():
+    from flashivy import reading as rd
+
+    meta = read_metadata(DEFAULT_CHECKPOINT)
+    note = rd.cli_note(meta)
+    assert "StyleGAN generated (frame AUC" in note, "its own held-out figure"
+    assert "diffusion models" in note and "confidently wrong" in note, "one generator is not all of them"
+    assert "likely to be a fake (manipulated or generated)" in rd.reading(0.9, 0.5, meta)
