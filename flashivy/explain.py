@@ -130,7 +130,7 @@ def explain_image(detector: Detector, path: str | Path, out_dir: str | Path, met
         kind = top_kind(face.scores)
         _, overlay = face_heatmap(detector, face_crop, method, kind)
         tiles += [face_crop, overlay]
-        captions += [f"face {face.person}", f"{method} {kind} p={face.fake_probability:.3f}"]
+        captions += [f"face {face.person}: {method}", f"{kind} p={face.fake_probability:.3f}"]
     out = Path(out_dir) / f"{Path(path).stem}_explain.png"
     save_png(out, contact_sheet(tiles, captions, cols=min(len(tiles), 6), tile=224, caption_height=18))
     result.path = str(path)

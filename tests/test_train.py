@@ -1,10 +1,13 @@
 """A short real training run on generated face crops: outputs, calibration, resume, split by group."""
 import json
 
+import pytest
+
 from conftest import write_face_crops
 
 from flashivy.checkpoint import load_checkpoint
 from flashivy.data import Sample, load_source, split_by_group
+from flashivy.errors import UserError
 from flashivy.train import TrainConfig, train
 
 
@@ -106,3 +109,23 @@ def test_every_shipped_recipe_parses():
             continue
         cfg = TrainConfig.from_file(path)
         assert cfg.model in list_models() and cfg.sources, path.name
+
+
+def test_a_model_records_the_framing_its_crops_were_cut_with(tmp_path):
+    """Inference must crop as training did: the checkpoint takes the detector and margin from the crop index,
+    not from the library's defaults; crops cut two ways are refused."""
+    from dataclasses import replace
+
+    from flashivy.crops import CropRecord, crop_framing, write_index
+
+    def index(folder, detector, margin):
+        row = CropRecord("real/a_00000.jpg", "real", "a", "a", "original", 0, 0, 0, 0, 1, 1, 1.0, detector, margin,
+                         224)
+        write_index(folder / "index.csv", [row, replace(row, path="", face=-1)])  # a frame with no face counts not
+        return folder
+
+    haar = index(tmp_path / "haar", "haar", 1.6)
+    assert crop_framing([haar]) == {"detector": "haar", "margin": 1.6}
+    assert crop_framing([tmp_path / "v1_folder_without_index"]) is None
+    with pytest.raises(UserError, match="different detectors or margins"):
+        crop_framing([haar, index(tmp_path / "mp", "mediapipe", 1.3)])
