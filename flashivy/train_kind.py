@@ -28,6 +28,7 @@ from torch import nn
 from .atomic import write_text_atomic
 from .branches import KindHeads
 from .checkpoint import load_checkpoint, save_checkpoint, sha256
+from .crops import crop_framing
 from .data import FaceDataset, Sample, balanced_weights, describe, load_source
 from .errors import UserError
 from .images import gaussian_blur, jpeg, rescale
@@ -146,6 +147,10 @@ def train_kind(cfg: KindConfig) -> dict:
     base, meta = load_checkpoint(cfg.base)
     if len(heads_of(meta)) > 1:
         raise UserError(f"{cfg.base}: already has kind heads; extend the face-swap checkpoint it was built on")
+    framing = crop_framing([*cfg.kind_sources.values(), *cfg.other_sources.values()])
+    if framing and (framing["detector"], framing["margin"]) != (meta["crop"]["detector"], meta["crop"]["margin"]):
+        raise UserError(f"the crops were cut with {framing}, the model with {meta['crop']}: re-cut them the "
+                        "model's way, or the new head would learn the framing")
     parts = kind_splits(cfg)
     write_text_atomic(out / "splits.json", json.dumps(
         {name: sorted({f"{s.source}:{s.group}" for s in part}) for name, part in parts.items()}))
