@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command that rebuilds the shipped default from ../shared/data: face crops, landmarks, stages 1 to 3,
-# and the held-out evaluation. Steps already done are skipped and an interrupted training resumes (last.pt),
+# the generated-face head, and the held-out evaluation. Steps already done are skipped and an interrupted training resumes (last.pt),
 # so re-run it freely. Stage 1 wants a GPU (2.5 min on an H200; hours on a CPU); stages 2 and 3 run on a CPU
 # (73 and ~50 min on 2 cores).
 #   scripts/reproduce_default.sh [DATA]      # DATA defaults to ../shared/data
@@ -17,6 +17,13 @@ DATA=${1:-../shared/data}
 for run in default_stage2 default; do
   flashivy evaluate "$DATA/ffpp_c23" --source ffpp --checkpoint runs/$run/best.safetensors --exclude runs/default/splits.json --out runs/$run/eval_ffpp
   flashivy evaluate data/dfdc_faces --source dfdc --checkpoint runs/$run/best.safetensors --exclude runs/default/splits.json --out runs/$run/eval_dfdc
+done
+# The generated-face head on stage 3's frozen trunk (the shipped default is runs/generated/best.safetensors)
+[ -f data/synthetic_faces/index.csv ] || flashivy faces "$DATA/synthetic_faces" -o data/synthetic_faces
+[ -f runs/generated/report.json ] || flashivy train-kind configs/generated.json
+for run in default generated; do
+  flashivy evaluate "$DATA/synthetic_faces" --images --source synthetic --exclude runs/generated/splits.json \
+    --perturb jpeg=70,downscale=2 --checkpoint runs/$run/best.safetensors --out runs/$run/eval_synthetic
 done
 # Face2Face never seen: the stage-2 model, on the FF++ groups it did not train on
 flashivy protocol --checkpoint runs/default_stage2/best.safetensors --splits runs/default_stage2/splits.json --columns face2face
