@@ -27,6 +27,7 @@ from tqdm import tqdm
 from . import distributed
 from .atomic import atomic_path, write_text_atomic
 from .checkpoint import save_checkpoint, sha256
+from .crops import crop_framing
 from .data import (
     LABELS,
     FaceDataset,
@@ -39,7 +40,6 @@ from .data import (
     split_by_group,
     split_by_official_lists,
 )
-from .crops import crop_framing
 from .errors import UserError
 from .metrics import (
     binary_report,
@@ -50,8 +50,8 @@ from .metrics import (
 )
 from .models import create_model, model_spec
 from .reading import tested_on_rows
-from .sheets import save_figure
 from .recipe import TrainConfig
+from .sheets import save_figure
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -340,13 +340,18 @@ def _train_epoch(net, bar, optimizer, schedule, device, amp: bool, seen: list[in
         fakes, count = fakes + float(y.sum()), count + len(y)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             loss = loss_fn(net(x).float().squeeze(1), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        losses.append(loss.item())
-        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+        optimiser_step(loss, optimizer, schedule, losses, bar)
     return {"loss": float(np.mean(losses)), "fakes": fakes, "count": count}
+
+
+def optimiser_step(loss, optimizer, schedule, losses: list[float], bar) -> None:
+    """Backward, step the optimiser and the schedule, log the loss on the progress bar (mean of the last 50)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    schedule.step()
+    losses.append(loss.item())
+    bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
 
 
 def _save_state(path: Path, model, optimizer, schedule, epoch: int, best: float, stale: int, log_rows) -> None:

@@ -41,6 +41,7 @@ from .metrics import (
     plot_roc,
 )
 from .recipe import KindConfig
+from .train import optimiser_step
 
 # What sharing does to an image, applied to the held-out test crops for the report.
 TEST_CONDITIONS = {"clean": None, "jpeg70": lambda im: jpeg(im, 70), "half_scale": lambda im: rescale(im, 0.5),
@@ -125,13 +126,7 @@ def _epoch(model: KindHeads, branch: nn.Module, loader, optimizer, schedule, bar
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.no_grad():
             h = model.trunk(x)  # frozen: no activations kept for backward
-        loss = loss_fn(branch(h).float().squeeze(1), y.float())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        losses.append(loss.item())
-        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+        optimiser_step(loss_fn(branch(h).float().squeeze(1), y.float()), optimizer, schedule, losses, bar)
     return float(np.mean(losses))
 
 
