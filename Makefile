@@ -9,11 +9,10 @@ STAMP  := $(VENV)/.installed
 install: $(STAMP)
 
 # Idempotent: re-runs only when the dependency files change.
-$(STAMP): pyproject.toml requirements.txt requirements-dev.txt requirements-nodeps.txt flashivy/weights/flashivy_default.safetensors
+$(STAMP): pyproject.toml requirements.txt requirements-nodeps.txt flashivy/weights/flashivy_default.safetensors
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
-	$(PY) -m pip install -q --no-deps -e .
 	$(PY) -m flashivy export >/dev/null  # the fast CPU path (ONNX Runtime)
 	touch $@
 

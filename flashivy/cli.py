@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import __version__
-from .errors import UserError
+from .errors import UserError, install_hint, require
 
 DEFAULT_FRAMES = 32
 
@@ -20,10 +20,16 @@ DEFAULT_FRAMES = 32
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
 
 
-def command(name: str, help: str, arguments: Callable[[argparse.ArgumentParser], None] = lambda p: None):
-    """Register the decorated handler as ``flashivy NAME``, with the function that adds its arguments."""
+def command(name: str, help: str, arguments: Callable[[argparse.ArgumentParser], None] = lambda p: None,
+            needs: tuple[str, ...] = ()):
+    """Register the decorated handler as ``flashivy NAME``, with the function that adds its arguments and the
+    modules beyond the core install it needs (checked before it starts: one line naming the extra)."""
     def register(handler):
-        COMMANDS[name] = (help, arguments, handler)
+        def checked(args):
+            require(*needs)
+            return handler(args)
+
+        COMMANDS[name] = (help, arguments, checked if needs else handler)
         return handler
     return register
 
@@ -66,7 +72,7 @@ def _download_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--accept-tos", action="store_true", help="accept the terms of use without asking")
 
 
-@command("download", "download FaceForensics++ (official interface)", _download_args)
+@command("download", "download FaceForensics++ (official interface)", _download_args, needs=("requests",))
 def cmd_download(args: argparse.Namespace) -> int:
     from .download import SERVERS, download
 
@@ -166,7 +172,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                      choices={"device": ["auto", "cpu", "cuda"], "keep": ["best", "last"]})
 
 
-@command("train", "train a model on face crops (v1: train.py)", _train_args)
+@command("train", "train a model on face crops (v1: train.py)", _train_args, needs=("torch", "timm"))
 def cmd_train(args: argparse.Namespace) -> int:
     from .flags import recipe_overrides
     from .recipe import TrainConfig
@@ -217,7 +223,8 @@ def _train_kind_args(p: argparse.ArgumentParser) -> None:
     add_recipe_flags(p, KindConfig, aliases={"time_limit_min": ["--time-limit"]})
 
 
-@command("train-kind", "add a head for another kind of fake (e.g. generated faces) to a model", _train_kind_args)
+@command("train-kind", "add a head for another kind of fake (e.g. generated faces) to a model", _train_kind_args,
+         needs=("torch", "timm", "sklearn"))
 def cmd_train_kind(args: argparse.Namespace) -> int:
     from .flags import recipe_overrides
     from .recipe import KindConfig
@@ -288,7 +295,8 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     _add_model_args(p)
 
 
-@command("evaluate", "metrics on face crops, whole photos or a labelled video root", _evaluate_args)
+@command("evaluate", "metrics on face crops, whole photos or a labelled video root", _evaluate_args,
+         needs=("sklearn", "matplotlib"))
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate
 
@@ -313,7 +321,8 @@ def _protocol_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=Path("runs/protocol"), type=Path, help="run folders and results.json per recipe")
 
 
-@command("protocol", "generalization: leave a method or dataset out of training, test on it", _protocol_args)
+@command("protocol", "generalization: leave a method or dataset out of training, test on it", _protocol_args,
+         needs=("torch", "timm", "sklearn"))
 def cmd_protocol(args: argparse.Namespace) -> int:
     from .protocol import COLUMNS, checkpoint_name, run_recipe, score_checkpoint, table
 
@@ -359,6 +368,7 @@ def _explain_args(p: argparse.ArgumentParser) -> None:
 def cmd_explain(args: argparse.Namespace) -> int:
     from .explain import explain_image, explain_video
 
+    require(*(() if args.image else ("matplotlib",)), *(() if args.method == "gradcam" else ("torch",)))
     detector = _deepfake_detector(args)  # Grad-CAM comes with the ONNX export; other CAMs load torch
     if args.image:
         written = [explain_image(detector, args.image, args.out, args.method, args.crop)[1]]
@@ -393,7 +403,8 @@ def _blend_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
 
 
-@command("blend", "self-blended pseudo-fakes: cache landmarks, draw a real/fake/mask sheet", _blend_args)
+@command("blend", "self-blended pseudo-fakes: cache landmarks, draw a real/fake/mask sheet", _blend_args,
+         needs=("mediapipe",))
 def cmd_blend(args: argparse.Namespace) -> int:
     from .blend import blend_sheet, compute_landmarks
     from .data import load_source
@@ -419,7 +430,7 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
                    help="uploads waiting for the one analysis slot; beyond this they are turned away")
 
 
-@command("serve", "the web demo (Gradio) on http://127.0.0.1:7860", _serve_args)
+@command("serve", "the web demo (Gradio) on http://127.0.0.1:7860", _serve_args, needs=("gradio",))
 def cmd_serve(args: argparse.Namespace) -> int:
     from .web import Limits, serve
 
@@ -436,7 +447,7 @@ def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--out", type=Path, help="output .onnx (default: beside the checkpoint)")
 
 
-@command("export", "export a checkpoint to ONNX for the fast CPU path", _export_args)
+@command("export", "export a checkpoint to ONNX for the fast CPU path", _export_args, needs=("torch", "timm", "onnx"))
 def cmd_export(args: argparse.Namespace) -> int:
     from .runtime import export_onnx
 
@@ -444,7 +455,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("check-cuda", "torch, CUDA and GPU details")
+@command("check-cuda", "torch, CUDA and GPU details", needs=("torch",))
 def cmd_check_cuda(args: argparse.Namespace) -> int:
     from .system import cuda_report
 
@@ -469,6 +480,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args) or 0
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as exc:  # a light install without the extra this command needs
+        message = install_hint(exc.name)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

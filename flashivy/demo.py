@@ -1,7 +1,8 @@
 """The README's main job: the shipped model on an embedded sample (a public-domain face).
 
-Uses ``skimage.data.astronaut`` (NASA, public domain) as the image and a short
-video generated from it, so the demo needs no download and no footage.
+Uses the astronaut photo of ``skimage.data`` (NASA, public domain; a copy ships in
+``flashivy/assets/``) as the image and a short video generated from it, so the demo needs no
+download, no footage and nothing beyond the core install.
 """
 from __future__ import annotations
 
@@ -9,6 +10,16 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
+SAMPLE_IMAGE = Path(__file__).resolve().parent / "assets" / "astronaut.jpg"
+
+
+def sample_image() -> np.ndarray:
+    """The bundled public-domain photo (Eileen Collins, NASA), RGB uint8."""
+    from .images import load_image
+
+    return load_image(SAMPLE_IMAGE)
 
 
 def sample_video(path: Path, frames: int = 48, fps: int = 24) -> Path:
@@ -18,11 +29,10 @@ def sample_video(path: Path, frames: int = 48, fps: int = 24) -> Path:
     for, and a real clip has none.
     """
     import cv2
-    from skimage import data
 
     from .video import write_video
 
-    photo = cv2.resize(data.astronaut(), (800, 800), interpolation=cv2.INTER_AREA)
+    photo = cv2.resize(sample_image(), (800, 800), interpolation=cv2.INTER_AREA)
     # x from 40: the face (around x 270-440 at this scale) stays in view
     write_video(path, (photo[60:420, 40 + 2 * i:680 + 2 * i] for i in range(frames)), fps=fps)
     return path
@@ -37,8 +47,7 @@ def _warnings(result) -> str:
 
 
 def run_demo() -> int:
-    import cv2
-    from skimage import data
+    import shutil
 
     from .checkpoint import DEFAULT_CHECKPOINT
     from .detector import Detector
@@ -49,9 +58,8 @@ def run_demo() -> int:
     print(f"model: {DEFAULT_CHECKPOINT.name} ({detector.meta['architecture']}, "
           f"loaded in {time.perf_counter() - start:.1f} s)")
     with tempfile.TemporaryDirectory() as tmp:
-        image = Path(tmp) / "astronaut.jpg"
-        cv2.imwrite(str(image), data.astronaut()[..., ::-1])
-        print(f"\nimage: skimage.data.astronaut (public domain) -> predict --image {image.name}")
+        image = Path(shutil.copy(SAMPLE_IMAGE, tmp))
+        print(f"\nimage: a public-domain photo (NASA) -> predict --image {image.name}")
         t = time.perf_counter()
         result = detector.predict_image(image)
         print(f"Prediction : {result.prediction}\nConfidence : {result.confidence:.4f}")

@@ -95,8 +95,7 @@ class HaarDetector(FaceDetector):
 
 @contextmanager
 def quiet_native_stderr():
-    """MediaPipe logs straight to file descriptor 2 (and its import prints a harmless
-    protobuf AttributeError); hide that noise from users."""
+    """Native libraries (TFLite, MediaPipe) log straight to file descriptor 2; hide that noise from users."""
     sys.stderr.flush()
     saved = os.dup(2)
     with open(os.devnull, "w") as devnull:
@@ -110,51 +109,31 @@ def quiet_native_stderr():
 
 @register_detector("mediapipe")
 class MediaPipeDetector(FaceDetector):
-    """Google's BlazeFace (MediaPipe), with 6 landmarks: eyes, nose tip, mouth, ear tragions.
+    """Google's BlazeFace (MediaPipe's models and post-processing, see :mod:`flashivy.blazeface`), with 6
+    landmarks: eyes, nose tip, mouth, ear tragions.
 
     Runs the full-range model (faces up to ~5 m, video frames) and, when that
     finds nothing, the short-range model, which finds faces that fill the
     picture (selfies, tight crops) that the full-range model misses.
     """
 
-    def __init__(self, min_confidence: float = 0.5):
-        os.environ.setdefault("GLOG_minloglevel", "2")
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        with quiet_native_stderr():
-            try:
-                from mediapipe.python.solutions import face_detection
-            except ImportError as exc:  # pragma: no cover - depends on the install
-                raise UserError(
-                    "mediapipe is not installed: pip install --no-deps mediapipe==0.10.21 (see README)"
-                ) from exc
-            self._models = [
-                face_detection.FaceDetection(model_selection=sel, min_detection_confidence=min_confidence)
-                for sel in (1, 0)
-            ]
-            # The first call initialises the TFLite delegates, which log too.
-            blank = np.zeros((64, 64, 3), np.uint8)
-            for model in self._models:
-                model.process(blank)
+    def __init__(self):
+        try:
+            from .blazeface import FULL_RANGE, SHORT_RANGE, BlazeFaceRunner
+            with quiet_native_stderr():  # the interpreter announces its CPU delegate on stderr
+                self._runners = [BlazeFaceRunner(FULL_RANGE), BlazeFaceRunner(SHORT_RANGE)]
+                blank = np.zeros((64, 64, 3), np.uint8)
+                for runner in self._runners:
+                    runner.detections(blank)
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise UserError(f"the face detector needs ai-edge-litert ({exc}): pip install flashivy") from None
 
     def detect(self, image: np.ndarray) -> list[Face]:
-        image = np.ascontiguousarray(image)
-        for model in self._models:
-            faces = self._detect_with(model, image)
+        for runner in self._runners:
+            faces = [Face(tuple(map(float, box)), score, points) for box, points, score in runner.detections(image)]
             if faces:
                 return faces
         return []
-
-    @staticmethod
-    def _detect_with(model, image: np.ndarray) -> list[Face]:
-        height, width = image.shape[:2]
-        faces = []
-        for det in model.process(image).detections or []:
-            rel = det.location_data.relative_bounding_box
-            x0, y0 = rel.xmin * width, rel.ymin * height
-            box = (x0, y0, x0 + rel.width * width, y0 + rel.height * height)
-            points = np.array([(k.x * width, k.y * height) for k in det.location_data.relative_keypoints], np.float32)
-            faces.append(Face(box, float(det.score[0]), points))
-        return sorted(faces, key=lambda f: f.score, reverse=True)
 
 
 def square_box(box: tuple[float, float, float, float], margin: float = DEFAULT_MARGIN) -> tuple[int, int, int, int]:

@@ -160,16 +160,15 @@ def build_app(detector, limits: Limits = Limits(), examples: list[Path] | None =
 
 
 def bundled_examples(folder: Path) -> list[Path]:
-    """A public-domain face (skimage's astronaut) as an image and as a short generated clip."""
-    import cv2
-    from skimage import data
+    """A public-domain face (the bundled astronaut photo) as an image and as a short generated clip."""
+    import shutil
 
-    from .demo import sample_video
+    from .demo import SAMPLE_IMAGE, sample_video
 
     folder.mkdir(parents=True, exist_ok=True)
-    image = folder / "astronaut.jpg"
+    image = folder / SAMPLE_IMAGE.name
     if not image.exists():
-        cv2.imwrite(str(image), data.astronaut()[..., ::-1])
+        shutil.copy(SAMPLE_IMAGE, image)
     video = folder / "astronaut.mp4"
     if not video.exists():
         sample_video(video)
@@ -180,12 +179,13 @@ def serve(host: str = "127.0.0.1", port: int = 7860, checkpoint: str | Path | No
           limits: Limits = Limits(), queue_size: int = 16, block: bool = True):
     """Start the page; with ``block=False`` return the running app (tests).
 
-    One analysis runs at a time (one model in memory; Grad-CAM hooks into it, so two at once
-    would mix their gradients); the others wait in a queue of ``queue_size``.
+    One analysis runs at a time (one model in memory; on the PyTorch path Grad-CAM hooks into it,
+    so two at once would mix their gradients); the others wait in a queue of ``queue_size``.
     """
     from .detector import Detector
 
-    detector = Detector.from_checkpoint(checkpoint, device="cpu", backend="torch")  # Grad-CAM needs torch
+    # ONNX Runtime when the export is there: its CAM outputs give the heatmaps, no torch needed
+    detector = Detector.from_checkpoint(checkpoint, device="cpu")
     detector.face_detector  # load now, not on the first upload
     workdir = Path(tempfile.mkdtemp(prefix="flashivy-web-"))
     app = build_app(detector, limits, bundled_examples(workdir / "examples"), workdir)
