@@ -7,7 +7,7 @@
 Pipelines (all classify with the same shipped model, batched, so only the
 front end differs):
   ours       PyAV decodes only up to the sampled frames (in a background thread),
-             MediaPipe detects, crops are scored in batches (Detector.predict_video).
+             BlazeFace (MediaPipe's model, TFLite) detects, crops are scored in batches (Detector.predict_video).
   decode     the floor: probing and decoding the frames ours needs, nothing else.
   v1-32      v1's way on the same 32 frames: OpenCV reads the video, frames go to
              JPEG on disk, are read back, Haar finds faces, crops are classified.
@@ -132,7 +132,7 @@ def v1_style(detector, haar, path: Path, wanted: set[int] | None, scratch: Path)
 
 
 def detection_ms_720p(detector, videos: list[Path]) -> float | None:
-    """Median MediaPipe time on 720p frames (from 720p videos, else frames resized to 1280x720)."""
+    """Median BlazeFace time on 720p frames (from 720p videos, else frames resized to 1280x720)."""
     from flashivy.video import probe
 
     frames = []
