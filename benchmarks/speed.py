@@ -82,8 +82,9 @@ def ours_staged(detector, path: Path, num_frames: int) -> dict:
     faces = [detector.face_detector.detect(frame) for frame in frames]
     t = clock.add("detect", t)
     crops = [crop_face(frame, f.box, detector.margin, detector.size) for frame, fs in zip(frames, faces) for f in fs]
+    every_head = [i % detector.later_heads_every == 0 for i, fs in enumerate(faces) for _ in fs]  # as predict_video
     t = clock.add("crop", t)
-    probs = detector.score_crops(crops)
+    probs = np.nanmax(detector.kind_probabilities(crops, every_head), axis=1)
     t = clock.add("classify", t)
     prob_of = dict(zip([(i, f.box) for i, fs in enumerate(faces) for f in fs], probs.tolist()))
     persons = [detector.face_aggregate([prob_of[(i, f.box)] for i, f in tr]) for tr in track(list(enumerate(faces)))]
@@ -206,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("root", type=Path, nargs="?", default=DEFAULT_ROOT, help="videos (default: %(default)s)")
     parser.add_argument("--limit", type=int, help="time only the first N videos")
     parser.add_argument("--v1-all", type=int, default=3, help="videos for the every-frame v1 pipeline")
+    parser.add_argument("--v1-32", type=int, help="videos for v1 on the same 32 frames (default: all)")
     parser.add_argument("--frames", type=int, default=32)
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench")
     parser.add_argument("--compare", type=Path, metavar="CHECKPOINT",
@@ -239,8 +241,9 @@ def main(argv: list[str] | None = None) -> int:
         for path in tqdm(videos, desc="stages, decode floor, v1 on 32 frames", unit="video"):
             decode.append(decode_only(path, args.frames)[0])
             staged.append(ours_staged(detector, path, args.frames))
-            wanted = set(sample_indices(probe(path).frames, args.frames))
-            v132.append(v1_style(detector, haar, path, wanted, scratch))
+            if args.v1_32 is None or len(v132) < args.v1_32:
+                wanted = set(sample_indices(probe(path).frames, args.frames))
+                v132.append(v1_style(detector, haar, path, wanted, scratch))
         for path in tqdm(videos[: args.v1_all], desc="v1 on every frame", unit="video"):
             v1all.append(v1_style(detector, haar, path, None, scratch))
         det_ms = detection_ms_720p(detector, videos)
@@ -263,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         "decode_only_s_per_video": statistics.median(decode),
         "ours_over_decode_only": statistics.median(e / d for e, d in zip(e2e, decode)),
         "v1_32_s_per_video": statistics.median(totals["v1_32"]),
+        "v1_32_videos": len(v132),
         "v1_32_over_ours": statistics.median(v / e for v, e in zip(totals["v1_32"], e2e)),
         "v1_all_videos": n_all,
         "v1_all_s_per_video": statistics.median(totals["v1_all"]) if n_all else None,
@@ -294,11 +298,11 @@ def print_table(r: dict) -> None:
 
     rows = [
         ("videos timed", str(r["videos"]), r["data"]),
-        ("ours: s per video (median, end to end)", fmt(r["ours_s_per_video"], ".3f"), "target <= 1.0"),
+        ("ours: s per video (median, end to end)", fmt(r["ours_s_per_video"], ".3f"), "target <= 0.8"),
         ("ours: frames/s, videos/min", f"{r['ours_frames_per_s']:.1f}, {r['ours_videos_per_min']:.1f}", ""),
         ("decode only: s per video", fmt(r["decode_only_s_per_video"], ".3f"), "the floor"),
-        ("ours / decode only", fmt(r["ours_over_decode_only"]), "target <= 2.0"),
-        ("v1 on the same 32 frames: s per video", fmt(r["v1_32_s_per_video"]), ""),
+        ("ours / decode only", fmt(r["ours_over_decode_only"]), "target <= 1.5"),
+        (f"v1 on the same 32 frames: s per video ({r['v1_32_videos']} videos)", fmt(r["v1_32_s_per_video"]), ""),
         ("v1 32 frames / ours", fmt(r["v1_32_over_ours"], ".1f"), "target >= 2.5"),
         (f"v1 every frame: s per video ({r['v1_all_videos']} videos)", fmt(r["v1_all_s_per_video"]), ""),
         ("v1 every frame / ours", fmt(r["v1_all_over_ours"], ".1f"), "target >= 20"),

@@ -1,3 +1,3 @@
 """Flashivy-Deepfake: deepfake detection for face images and videos."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

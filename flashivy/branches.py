@@ -38,11 +38,17 @@ class KindHeads(nn.Module):
     def trunk(self, x: torch.Tensor) -> torch.Tensor:
         return self.base.blocks[:self.branch_at](self.base.bn1(self.base.conv_stem(x)))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def heads(self, x: torch.Tensor, rows: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Each kind's logits, (N, 1) for the face-swap head and (len(rows), 1) for the others, which run
+        on the images at ``rows`` only (all when None): a video needs them on a few frames per person."""
         h = self.trunk(x)
         base = self.base
         manipulated = base.classifier(base.global_pool(base.bn2(base.conv_head(base.blocks[self.branch_at:](h)))))
-        return torch.cat([manipulated, *(branch(h) for branch in self.branches.values())], dim=1)
+        h = h if rows is None else h.index_select(0, rows)
+        return [manipulated, *(branch(h) for branch in self.branches.values())]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat(self.heads(x), dim=1)
 
     def cam_layer(self, kind: str, base_layer: str) -> str:
         """Dotted name of the layer whose activations explain ``kind``."""

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 CAM_PREFIX = "cam_"
+LOGIT_PREFIX = "logit_"
+ROWS_INPUT = "rows"  # which images of the batch the heads after the first run on
 
 
 def head_layers(model, meta: dict) -> dict:
@@ -31,12 +33,16 @@ def head_layers(model, meta: dict) -> dict:
 
 
 def with_cams(model, meta: dict):
-    """``model`` wrapped to return ``(logits, cam_<kind>...)`` (each head's unnormalised CAM, (N, h, w)),
-    and the names of those outputs."""
+    """``model`` wrapped for export: inputs ``(x[, rows])``, outputs each head's logits then its unnormalised
+    CAM (N_k, h, w); the face-swap head runs on all of ``x``, the others (a model with several) on ``rows``.
+    Returns the wrapper, its input names and its output names (``logit_<kind>``..., ``cam_<kind>``...)."""
     import torch
     from torch import nn
 
+    from .branches import KindHeads
+
     layers = head_layers(model, meta)
+    several = isinstance(model, KindHeads)
 
     class WithCams(nn.Module):
         def __init__(self):
@@ -45,13 +51,14 @@ def with_cams(model, meta: dict):
             for kind, (layer, _) in layers.items():
                 layer.register_forward_hook(lambda _m, _i, out, kind=kind: self.features.__setitem__(kind, out))
 
-        def forward(self, x):
-            logits = self.model(x)
+        def forward(self, x, rows=None):
+            logits = self.model.heads(x, rows) if several else [self.model(x)]
             cams = [torch.relu(torch.einsum("nchw,c->nhw", self.features[kind], linear.weight[0]))
                     for kind, (_, linear) in layers.items()]
-            return (logits, *cams)
+            return (*logits, *cams)
 
-    return WithCams().eval(), [CAM_PREFIX + kind for kind in layers]
+    inputs = ["x", ROWS_INPUT] if several else ["x"]
+    return WithCams().eval(), inputs, [LOGIT_PREFIX + k for k in layers] + [CAM_PREFIX + k for k in layers]
 
 
 def heatmap(cam: np.ndarray, size: int) -> np.ndarray:

@@ -40,8 +40,15 @@ def most_fake_person(person_probs: Sequence[float]) -> float:
 
 
 def kind_scores(per_kind: dict[str, Sequence[float]], aggregate: Aggregate) -> dict[str, float]:
-    """Each kind's probabilities aggregated alone (a fake of one kind is found by its own head)."""
-    return {kind: aggregate(probs) for kind, probs in per_kind.items()}
+    """Each kind's probabilities aggregated alone (a fake of one kind is found by its own head), over the
+    faces its head ran on (NaN where it did not: in videos the later heads see a subset of frames)."""
+    seen = {kind: [p for p in probs if p == p] for kind, probs in per_kind.items()}
+    return {kind: aggregate(probs) for kind, probs in seen.items() if probs}
+
+
+def known(scores: Sequence[float], kinds: Sequence[str]) -> dict[str, float]:
+    """One face's probability per kind, the heads that did not run on it left out."""
+    return {kind: float(p) for kind, p in zip(kinds, scores) if p == p}
 
 
 def fake_of_any_kind(scores: dict[str, float]) -> float | None:
@@ -150,7 +157,7 @@ class Detector:
 
     def __init__(self, scorer: Scorer, meta: dict, batch_size: int = 16, threshold: float | None = None,
                  face_aggregate: Aggregate = mean_probability, video_aggregate: Aggregate = most_fake_person,
-                 min_person_share: float = 0.25, checkpoint: Path | None = None,
+                 min_person_share: float = 0.25, later_heads_every: int = 4, checkpoint: Path | None = None,
                  read_frames: FrameReader = sample_frames):
         self.scorer, self.meta, self.batch_size, self.checkpoint = scorer, meta, batch_size, checkpoint
         self._torch_model = None
@@ -163,6 +170,9 @@ class Detector:
         self._detector_name = crop["detector"]
         self.face_aggregate, self.video_aggregate = face_aggregate, video_aggregate
         self.min_person_share = min_person_share
+        # In videos the heads after the first (generated faces: a property of the face, not of the frame) see
+        # every k-th sampled frame; 1 runs them on all. The face-swap head always sees every frame.
+        self.later_heads_every = later_heads_every
         self.read_frames = read_frames  # swappable: frames from a camera, a frame dump, another decoder
         # Applied to every decoded image or frame before anything else (robustness evaluation).
         self.frame_transform: Callable[[np.ndarray], np.ndarray] | None = None
@@ -198,9 +208,10 @@ class Detector:
             self._face_detector = create_detector(self._detector_name)
         return self._face_detector
 
-    def kind_probabilities(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+    def kind_probabilities(self, crops: Sequence[np.ndarray], every_head: Sequence[bool] | None = None) -> np.ndarray:
         """Calibrated probabilities of each kind of fake (columns in ``self.kinds`` order), shape (N, kinds),
-        for face crops (RGB uint8, any size)."""
+        for face crops (RGB uint8, any size). With ``every_head``, the heads after the first need only run
+        on the crops it marks (the ONNX path skips them elsewhere and leaves NaN there)."""
         import cv2
 
         out = []
@@ -208,14 +219,15 @@ class Detector:
             batch = [c if c.shape[:2] == (self.size, self.size)
                      else cv2.resize(c, (self.size, self.size), interpolation=cv2.INTER_AREA)
                      for c in crops[i:i + self.batch_size]]
-            logits = self.scorer.logits(normalise(batch, self.meta["mean"], self.meta["std"]))
+            rows = None if every_head is None else np.flatnonzero(every_head[i:i + self.batch_size])
+            logits = self.scorer.logits(normalise(batch, self.meta["mean"], self.meta["std"]), rows)
             out.append(np.stack([calibrated_probs(logits[:, k], h["temperature"], h["bias"])
                                  for k, h in enumerate(self.heads)], axis=1))
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, len(self.heads)), np.float32)
 
     def score_crops(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Calibrated fake probabilities (of any kind) of face crops."""
-        return self.kind_probabilities(crops).max(axis=1)
+        return self.kind_probabilities(crops).max(axis=1)  # every head ran: no NaN
 
     def _by_kind(self, probs: np.ndarray) -> dict[str, list[float]]:
         return {kind: probs[:, k].tolist() for k, kind in enumerate(self.kinds)}
@@ -245,6 +257,13 @@ class Detector:
         warnings = ([NO_FACE] if mode == "whole-image" else []) + self._image_warnings(path, boxes, crops, prob)
         return ImageResult(prob, self.threshold, warnings, scores, path=path, crop=mode, faces=face_scores)
 
+    def _complete_later_heads(self, tracks: list, prob_of: dict, crop_of: dict) -> None:
+        """A person whose faces all fell on frames the later heads skipped gets them on its first face."""
+        for tr in tracks:
+            keys = [(index, f.box) for index, f in tr]
+            if np.isnan(np.array([prob_of[k] for k in keys])).all(axis=0).any():
+                prob_of[keys[0]] = self.kind_probabilities([crop_of[keys[0]]])[0]
+
     def _image_warnings(self, path: str, boxes: list, crops: list, prob: float) -> list[QualityWarning]:
         return (face_warnings(boxes, crops) + compression_warning(jpeg_quality(path) if path else None)
                 + near_threshold(prob, self.threshold))
@@ -255,7 +274,7 @@ class Detector:
         ``keep_crops`` keeps the face crops in the result (aligned with ``faces``) for explanations.
         """
         info, frames = self.read_frames(path, num_frames)
-        faces_per_frame, crops, probs, n_frames = [], [], [], 0
+        faces_per_frame, crops, every_head, probs, n_frames = [], [], [], [], 0
         for index, frame in prefetch(frames):
             check()  # the per-file time limit of batch runs
             n_frames += 1
@@ -264,18 +283,21 @@ class Detector:
             faces = self.face_detector.detect(frame)
             faces_per_frame.append((index, faces))
             crops += [crop_face(frame, f.box, self.margin, self.size) for f in faces]
+            every_head += [(n_frames - 1) % self.later_heads_every == 0] * len(faces)
             if len(crops) - len(probs) >= self.batch_size:  # score while the next frames decode
-                probs += list(self.kind_probabilities(crops[len(probs):]))
+                probs += list(self.kind_probabilities(crops[len(probs):], every_head[len(probs):]))
         if n_frames == 0:
             raise UserError(f"{path}: no frame could be decoded")
-        probs += list(self.kind_probabilities(crops[len(probs):]))
+        probs += list(self.kind_probabilities(crops[len(probs):], every_head[len(probs):]))
         keys = [(index, f.box) for index, faces in faces_per_frame for f in faces]
         prob_of, crop_of = dict(zip(keys, probs)), dict(zip(keys, crops))
+        tracks = track(faces_per_frame)
+        self._complete_later_heads(tracks, prob_of, crop_of)
         persons, scores, kept = [], [], []
-        for p, tr in enumerate(track(faces_per_frame)):
+        for p, tr in enumerate(tracks):
             track_probs = np.array([prob_of[(index, f.box)] for index, f in tr])
-            frame_probs = track_probs.max(axis=1).tolist()
-            scores += [FaceScore(index, f.box, pr, person=p, scores=dict(zip(self.kinds, kp.tolist())))
+            frame_probs = np.nanmax(track_probs, axis=1).tolist()
+            scores += [FaceScore(index, f.box, pr, person=p, scores=known(kp, self.kinds))
                        for (index, f), pr, kp in zip(tr, frame_probs, track_probs)]
             kept += [crop_of[(index, f.box)] for index, f in tr] if keep_crops else []
             person_scores = kind_scores(self._by_kind(track_probs), self.face_aggregate)

@@ -20,6 +20,7 @@ from .errors import UserError
 
 BACKENDS = ("auto", "onnx", "torch")
 SOURCE_KEY = "source_sha256"
+EXPORT_FORMAT = 2  # 2: logit_<kind> outputs, the later heads on chosen rows (flashivy 0.3)
 
 
 def normalise(crops: list[np.ndarray], mean, std) -> np.ndarray:
@@ -35,8 +36,9 @@ class Scorer(ABC):
     name: str = ""
 
     @abstractmethod
-    def logits(self, batch: np.ndarray) -> np.ndarray:
-        """Raw logits, shape (N, heads), float32."""
+    def logits(self, batch: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Raw logits, shape (N, heads), float32. The heads after the first may run on ``rows`` only (indices
+        into the batch; all when None), and are NaN on the other rows when they did."""
 
 
 class TorchScorer(Scorer):
@@ -49,8 +51,8 @@ class TorchScorer(Scorer):
         # channels_last runs depthwise convolutions ~2x faster on the CPU.
         self.model = model.to(self.device).to(memory_format=torch.channels_last).eval()
 
-    def logits(self, batch: np.ndarray) -> np.ndarray:
-        torch = self.torch
+    def logits(self, batch: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        torch = self.torch  # every head on every row: the GPU path has no reason to skip any
         with torch.inference_mode():
             x = torch.from_numpy(batch).to(self.device).contiguous(memory_format=torch.channels_last)
             return self.model(x).float().reshape(len(batch), -1).cpu().numpy()
@@ -62,22 +64,40 @@ class OnnxScorer(Scorer):
     def __init__(self, path: Path):
         import onnxruntime as ort
 
+        from .cams import CAM_PREFIX, LOGIT_PREFIX, ROWS_INPUT
+
         options = ort.SessionOptions()
         options.log_severity_level = 3
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input = self.session.get_inputs()[0].name
+        self.rows_input = ROWS_INPUT if ROWS_INPUT in [i.name for i in self.session.get_inputs()] else None
         self.metadata: dict[str, str] = self.session.get_modelmeta().custom_metadata_map
         outputs = [o.name for o in self.session.get_outputs()]
-        self.output = outputs[0]
-        self.cam_outputs = [name for name in outputs if name.startswith("cam_")]  # exports since 0.2 have them
+        self.logit_outputs = [name for name in outputs if name.startswith(LOGIT_PREFIX)]
+        self.cam_outputs = [name for name in outputs if name.startswith(CAM_PREFIX)]
+        if not self.logit_outputs:
+            raise ValueError(f"{path}: an export of an older flashivy (no {LOGIT_PREFIX}<kind> outputs)")
 
-    def logits(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run([self.output], {self.input: batch})[0].reshape(len(batch), -1).astype(np.float32)
+    def _run(self, names: list[str], batch: np.ndarray, rows: np.ndarray) -> list[np.ndarray]:
+        feed = {self.input: batch, **({self.rows_input: rows} if self.rows_input else {})}
+        return self.session.run(names, feed)
+
+    def logits(self, batch: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        at = np.arange(len(batch)) if rows is None else np.asarray(rows, np.int64)
+        # the graph wants at least one row for its later heads: an empty choice runs one and drops it
+        first, *later = self._run(self.logit_outputs, batch, at if len(at) else np.zeros(1, np.int64))
+        out = np.full((len(batch), 1 + len(later)), np.nan, np.float32)
+        out[:, 0] = first.reshape(-1)
+        for k, values in enumerate(later if len(at) else [], start=1):
+            out[at, k] = values.reshape(-1)
+        return out
 
     def cams(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        """Each head's raw class activation map, kind -> (N, h, w) (see :mod:`flashivy.cams`)."""
-        maps = self.session.run(self.cam_outputs, {self.input: batch})
-        return {name[len("cam_"):]: m for name, m in zip(self.cam_outputs, maps)}
+        """Each head's raw class activation map on every image, kind -> (N, h, w) (see :mod:`flashivy.cams`)."""
+        from .cams import CAM_PREFIX
+
+        maps = self._run(self.cam_outputs, batch, np.arange(len(batch)))
+        return {name[len(CAM_PREFIX):]: m for name, m in zip(self.cam_outputs, maps)}
 
 
 def onnx_path(checkpoint: str | Path) -> Path:
@@ -91,7 +111,7 @@ def cached_onnx_path(checkpoint: str | Path, digest: str) -> Path:
     import os
 
     root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "flashivy"
-    return root / f"{Path(checkpoint).stem}-{digest[:16]}.onnx"
+    return root / f"{Path(checkpoint).stem}-{digest[:16]}-f{EXPORT_FORMAT}.onnx"
 
 
 def export_onnx(checkpoint: str | Path | None = None, out: str | Path | None = None) -> Path:
@@ -108,15 +128,19 @@ def export_onnx(checkpoint: str | Path | None = None, out: str | Path | None = N
         writable = os.access(checkpoint.resolve().parent, os.W_OK)
         out = onnx_path(checkpoint) if writable else cached_onnx_path(checkpoint, sha256(checkpoint))
     out = Path(out)
-    from .cams import with_cams
+    from .cams import ROWS_INPUT, with_cams
+    from .kinds import kinds_of
 
     model, meta = load_checkpoint(checkpoint, device="cpu")
     size = meta["input_size"]
-    net, cam_names = with_cams(model, meta)  # heatmaps on the light path, no torch needed there
-    names = ["logit", *cam_names]
+    net, inputs, names = with_cams(model, meta)  # heatmaps on the light path, no torch needed there
+    example = (torch.zeros(2, 3, size, size), torch.tensor([1]))[:len(inputs)]
+    first = kinds_of(meta)[0]
+    axes = {"x": {0: "batch"}, ROWS_INPUT: {0: "rows"},
+            **{n: {0: "batch" if n.endswith("_" + first) else "rows"} for n in names}}
     with atomic_path(out) as tmp:
-        torch.onnx.export(net, torch.zeros(1, 3, size, size), str(tmp), input_names=["x"], output_names=names,
-                          dynamic_axes={"x": {0: "batch"}, **{n: {0: "batch"} for n in names}},
+        torch.onnx.export(net, example, str(tmp), input_names=inputs, output_names=names,
+                          dynamic_axes={k: v for k, v in axes.items() if k in inputs + names},
                           opset_version=17, dynamo=False)
         proto = onnx.load(str(tmp))
         for key, value in ((META_KEY, json.dumps(meta, sort_keys=True)), (SOURCE_KEY, sha256(checkpoint))):

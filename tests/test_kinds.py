@@ -120,6 +120,25 @@ def test_onnx_scores_both_heads_like_torch(tmp_path, held_out):
     assert np.abs(a - b).max() < 1e-3
 
 
+def test_in_a_video_the_generated_head_sees_every_fourth_frame(ffpp_real_video):
+    det = Detector.from_checkpoint(device="cpu", backend="onnx")
+    assert det.later_heads_every == 4
+    sparse = det.predict_video(ffpp_real_video)
+    det.later_heads_every = 1
+    dense = det.predict_video(ffpp_real_video)
+    frames = sorted({f.frame for f in sparse.faces})
+    assert len(frames) == 32 and len(sparse.persons) == 1
+    assert sorted(f.frame for f in sparse.faces if GENERATED in f.scores) == frames[::4]
+    assert all(list(f.scores) == [MANIPULATED] for f in sparse.faces if f.frame not in frames[::4])
+    person = sparse.persons[0]
+    assert person.scores[GENERATED] == pytest.approx(np.mean([f.scores[GENERATED] for f in sparse.faces
+                                                             if GENERATED in f.scores]))
+    # the face-swap head is untouched: same per-face scores, same person score
+    assert [f.scores[MANIPULATED] for f in sparse.faces] == pytest.approx([f.scores[MANIPULATED] for f in dense.faces])
+    assert person.scores[MANIPULATED] == pytest.approx(dense.persons[0].scores[MANIPULATED])
+    assert all(set(f.scores) == {MANIPULATED, GENERATED} for f in dense.faces)
+
+
 def test_a_single_head_checkpoint_reads_as_before(held_out):
     det = Detector.from_checkpoint(DEFAULT_CHECKPOINT.parent / "baseline.safetensors", device="cpu")
     result = det.predict_image(held_out[1][0])

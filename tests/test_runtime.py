@@ -52,6 +52,20 @@ def test_onnx_and_torch_give_the_same_probabilities(astronaut, ffpp_frames):
     assert np.abs(onnx_det.score_crops(crops[:1]) - b[:1]).max() < 1e-5
 
 
+def test_later_heads_run_on_the_chosen_rows_only(astronaut, ffpp_frames):
+    det, crops = _crops(astronaut, ffpp_frames)
+    onnx_det = Detector.from_checkpoint(device="cpu", backend="onnx")
+    assert onnx_det.kinds == ["manipulated", "generated"]
+    every = onnx_det.kind_probabilities(crops)
+    part = onnx_det.kind_probabilities(crops, [False, True, False, True])
+    assert np.abs(part[:, 0] - every[:, 0]).max() < 1e-5  # the face-swap head: every crop, same scores
+    assert np.abs(part[[1, 3], 1] - every[[1, 3], 1]).max() < 1e-5
+    assert np.isnan(part[[0, 2], 1]).all() and not np.isnan(every).any()
+    none = onnx_det.kind_probabilities(crops, [False] * 4)
+    assert np.isnan(none[:, 1]).all() and np.abs(none[:, 0] - every[:, 0]).max() < 1e-5
+    assert not np.isnan(det.kind_probabilities(crops, [False] * 4)).any()  # torch runs every head
+
+
 def test_stale_export_is_never_used(tmp_path, capsys):
     ckpt = tmp_path / "mine.safetensors"
     shutil.copyfile(BASELINE, ckpt)
