@@ -210,8 +210,8 @@ class Detector:
 
     def kind_probabilities(self, crops: Sequence[np.ndarray], every_head: Sequence[bool] | None = None) -> np.ndarray:
         """Calibrated probabilities of each kind of fake (columns in ``self.kinds`` order), shape (N, kinds),
-        for face crops (RGB uint8, any size). With ``every_head``, the heads after the first need only run
-        on the crops it marks (the ONNX path skips them elsewhere and leaves NaN there)."""
+        for face crops (RGB uint8, any size). With ``every_head``, the heads after the first run only on
+        the crops it marks (ONNX Runtime skips them elsewhere) and are NaN on the others."""
         import cv2
 
         out = []
@@ -221,6 +221,10 @@ class Detector:
                      for c in crops[i:i + self.batch_size]]
             rows = None if every_head is None else np.flatnonzero(every_head[i:i + self.batch_size])
             logits = self.scorer.logits(normalise(batch, self.meta["mean"], self.meta["std"]), rows)
+            if rows is not None:  # the same faces get every head whichever backend scored them
+                skipped = np.ones(len(batch), bool)
+                skipped[rows] = False
+                logits[skipped, 1:] = np.nan
             out.append(np.stack([calibrated_probs(logits[:, k], h["temperature"], h["bias"])
                                  for k, h in enumerate(self.heads)], axis=1))
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, len(self.heads)), np.float32)

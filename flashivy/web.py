@@ -148,7 +148,8 @@ def build_app(detector, limits: Limits = Limits(), examples: list[Path] | None =
                     gr.Examples([[str(p)] for p in examples], inputs=[upload], label="Bundled examples")
             with gr.Column(scale=2):
                 verdict = gr.Markdown(elem_id="verdict")
-                faces = gr.Gallery(label="Faces and Grad-CAM heatmaps (red: evidence of manipulation)",
+                faces = gr.Gallery(label="Faces and Grad-CAM heatmaps (red: evidence of a fake, from the head "
+                                         "of its most likely kind)",
                                    elem_id="heatmaps", columns=1, height="auto", object_fit="contain")
                 plot = gr.Image(label="Fake probability per sampled frame", type="filepath", elem_id="frames",
                                 visible=False)

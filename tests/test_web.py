@@ -100,11 +100,36 @@ def test_image_upload_shows_verdict_and_heatmap(server, browser, tmp_path, astro
     assert "Fake probability" in verdict and "not proof" in verdict
     assert "Never trained or tested on" in verdict and "confidently wrong" in verdict  # from the model's metadata
     assert "Take care" not in verdict  # a clean face: no warning
+    assert "Fake probability per kind" in verdict and "generated" in verdict and "Kind of fake" not in verdict
     page.wait_for_function("() => [...document.querySelectorAll('#heatmaps img')]"
                            ".some(i => i.complete && i.naturalWidth > 200)")
     assert page.locator("#record a, #record [download]").count() >= 1
     _shot(page, "web_image", tmp_path)
     print(f"upload to verdict: {seconds:.1f} s")
+
+
+def test_a_generated_face_is_called_fake_of_the_generated_kind(server, browser, tmp_path):
+    """A held-out StyleGAN face (the shipped recipe's test split) that the model calls generated."""
+    from conftest import SHARED
+    from flashivy.detector import Detector
+    from flashivy.kinds import DESCRIPTIONS, GENERATED
+    from flashivy.recipe import KindConfig
+    from flashivy.train_kind import kind_splits
+
+    if not (SHARED / "synthetic_faces").is_dir():
+        pytest.skip("../shared/data is absent")
+    recipe = KindConfig.from_file(ROOT / "configs" / "generated.json")
+    cfg = KindConfig(kind_sources={"synthetic": str(SHARED / "synthetic_faces")}, seed=recipe.seed,
+                     val_fraction=recipe.val_fraction, test_fraction=recipe.test_fraction)
+    fakes = sorted(s.path for s in kind_splits(cfg)["test"] if s.label == 1)[:8]
+    detector = Detector.from_checkpoint(device="cpu")
+    image = next(p for p in fakes if detector.predict_image(p).kind == GENERATED)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    _upload_and_analyse(page, server, Path(image), "#verdict h2")
+    verdict = page.inner_text("#verdict")
+    assert verdict.splitlines()[0].strip() == "FAKE", verdict
+    assert f"Kind of fake: {DESCRIPTIONS[GENERATED]}" in verdict, verdict
+    _shot(page, "web_generated", tmp_path)
 
 
 def test_blurred_face_shows_a_warning_beside_the_verdict(server, browser, tmp_path, astronaut):
