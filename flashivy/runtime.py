@@ -202,6 +202,12 @@ def open_scorer(checkpoint: Path, device: str, backend: str = "auto") -> Scorer:
             return scorer
         if backend == "onnx":
             raise UserError(f"{checkpoint}: cannot use ONNX Runtime: {why}")
+        from importlib.util import find_spec
+
+        if find_spec("torch") is None:  # a core install: ONNX Runtime is its only way to score
+            raise UserError(f"{checkpoint.name} has no ONNX export on this install (a wheel from `make wheel` "
+                            "carries one); make it once with the 'train' extra: pip install 'flashivy[train]', "
+                            f"then flashivy export {checkpoint}")
     elif backend == "onnx":
         raise UserError("the ONNX backend runs on the CPU only; use --device cpu or --backend torch")
     from .checkpoint import load_checkpoint

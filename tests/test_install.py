@@ -17,8 +17,10 @@ CORE_VENV_LIMIT_MB = 650  # measured 578 MB (README); torch alone would add giga
 
 
 def _run(args, cwd, timeout=600, check=True):
-    done = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env={k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")})
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.setdefault("PIP_CACHE_DIR", str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pip"))
+    env["XDG_CACHE_HOME"] = str(Path(cwd) / ".cache")  # flashivy finds no export cached by other runs
+    done = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
     if check and done.returncode:
         raise AssertionError(f"{args} -> {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     return done
@@ -68,9 +70,15 @@ def test_core_install_predicts_an_image_and_a_video_outside_the_checkout(core_ve
     assert "Traceback" not in image.stderr + video.stderr + batch.stderr
 
 
-def test_core_install_names_the_extra_a_command_needs(core_venv, tmp_path):
+def test_core_install_names_the_extra_a_command_needs(core_venv, tmp_path, astronaut):
+    import cv2
+    import shutil
+
     flashivy = core_venv / "bin" / "flashivy"
-    for args, extra in ((["evaluate", tmp_path], "eval"), (["serve"], "web"), (["export"], "train")):
+    cv2.imwrite(str(tmp_path / "face.jpg"), astronaut[..., ::-1])
+    unexported = shutil.copy(ROOT / "flashivy" / "weights" / "baseline.safetensors", tmp_path / "mine.safetensors")
+    for args, extra in ((["evaluate", tmp_path], "eval"), (["serve"], "web"), (["export"], "train"),
+                        (["predict", "--image", "face.jpg", "--checkpoint", unexported], "train")):
         done = _run([flashivy, *args], cwd=tmp_path, check=False)
         assert done.returncode == 1
         assert done.stderr.strip().splitlines() == [done.stderr.strip()]  # one line
