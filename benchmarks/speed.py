@@ -82,7 +82,7 @@ def ours_staged(detector, path: Path, num_frames: int) -> dict:
     faces = [detector.face_detector.detect(frame) for frame in frames]
     t = clock.add("detect", t)
     crops = [crop_face(frame, f.box, detector.margin, detector.size) for frame, fs in zip(frames, faces) for f in fs]
-    every_head = [i % detector.later_heads_every == 0 for i, fs in enumerate(faces) for _ in fs]  # as predict_video
+    every_head = [detector.every_head_on(i) for i, fs in enumerate(faces) for _ in fs]  # as predict_video
     t = clock.add("crop", t)
     probs = np.nanmax(detector.kind_probabilities(crops, every_head), axis=1)
     t = clock.add("classify", t)

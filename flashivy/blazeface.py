@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .boxes import iou
+
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 NMS_IOU = 0.3  # MediaPipe's min_suppression_threshold for face detection
 SCORE_CLIP = 100.0
@@ -82,16 +84,6 @@ def decode(raw: np.ndarray, logits: np.ndarray, centres: np.ndarray, size: int,
     boxes = np.concatenate([centre - half, centre + half], axis=1)
     points = raw[:, 4:16].reshape(-1, 6, 2) + centres[:, None, :]
     return boxes, points, scores
-
-
-def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """Intersection over union of one box (4,) with many (N, 4), all x0 y0 x1 y1."""
-    lo = np.maximum(box[:2], boxes[:, :2])
-    hi = np.minimum(box[2:], boxes[:, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
-    area = lambda b: np.prod(np.clip(b[..., 2:] - b[..., :2], 0, None), axis=-1)  # noqa: E731
-    union = area(box) + area(boxes) - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
 def weighted_nms(boxes: np.ndarray, points: np.ndarray, scores: np.ndarray,

@@ -13,6 +13,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
+from .boxes import iou
 from .checkpoint import DEFAULT_CHECKPOINT, read_metadata
 from .images import load_image
 from .errors import UserError
@@ -42,13 +43,13 @@ def most_fake_person(person_probs: Sequence[float]) -> float:
 def kind_scores(per_kind: dict[str, Sequence[float]], aggregate: Aggregate) -> dict[str, float]:
     """Each kind's probabilities aggregated alone (a fake of one kind is found by its own head), over the
     faces its head ran on (NaN where it did not: in videos the later heads see a subset of frames)."""
-    seen = {kind: [p for p in probs if p == p] for kind, probs in per_kind.items()}
+    seen = {kind: [p for p in probs if not np.isnan(p)] for kind, probs in per_kind.items()}
     return {kind: aggregate(probs) for kind, probs in seen.items() if probs}
 
 
 def known(scores: Sequence[float], kinds: Sequence[str]) -> dict[str, float]:
     """One face's probability per kind, the heads that did not run on it left out."""
-    return {kind: float(p) for kind, p in zip(kinds, scores) if p == p}
+    return {kind: float(p) for kind, p in zip(kinds, scores) if not np.isnan(p)}
 
 
 def fake_of_any_kind(scores: dict[str, float]) -> float | None:
@@ -120,14 +121,6 @@ class VideoResult(Verdict):
     crops: list[np.ndarray] = field(default_factory=list, repr=False)  # aligned with faces, when kept
 
 
-def iou(a: tuple, b: tuple) -> float:
-    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
-    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def track(faces_per_frame: list[tuple[int, list[Face]]], min_iou: float = 0.3) -> list[list[tuple[int, Face]]]:
     """Greedy IoU tracker: each face joins the person whose last box overlaps it most."""
     tracks: list[list[tuple[int, Face]]] = []
@@ -138,7 +131,7 @@ def track(faces_per_frame: list[tuple[int, list[Face]]], min_iou: float = 0.3) -
             for t, tr in enumerate(tracks):
                 if t in taken or tr[-1][0] == frame:
                     continue
-                overlap = iou(tr[-1][1].box, face.box)
+                overlap = iou(tr[-1][1].box, face.box)[0]
                 if overlap >= best_iou:
                     best, best_iou = t, overlap
             if best is None:
@@ -221,10 +214,6 @@ class Detector:
                      for c in crops[i:i + self.batch_size]]
             rows = None if every_head is None else np.flatnonzero(every_head[i:i + self.batch_size])
             logits = self.scorer.logits(normalise(batch, self.meta["mean"], self.meta["std"]), rows)
-            if rows is not None:  # the same faces get every head whichever backend scored them
-                skipped = np.ones(len(batch), bool)
-                skipped[rows] = False
-                logits[skipped, 1:] = np.nan
             out.append(np.stack([calibrated_probs(logits[:, k], h["temperature"], h["bias"])
                                  for k, h in enumerate(self.heads)], axis=1))
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, len(self.heads)), np.float32)
@@ -261,6 +250,10 @@ class Detector:
         warnings = ([NO_FACE] if mode == "whole-image" else []) + self._image_warnings(path, boxes, crops, prob)
         return ImageResult(prob, self.threshold, warnings, scores, path=path, crop=mode, faces=face_scores)
 
+    def every_head_on(self, ordinal: int) -> bool:
+        """Whether the heads after the first score the faces of a video's ``ordinal``-th sampled frame."""
+        return ordinal % self.later_heads_every == 0
+
     def _complete_later_heads(self, tracks: list, prob_of: dict, crop_of: dict) -> None:
         """A person whose faces all fell on frames the later heads skipped gets them on its first face."""
         for tr in tracks:
@@ -287,7 +280,7 @@ class Detector:
             faces = self.face_detector.detect(frame)
             faces_per_frame.append((index, faces))
             crops += [crop_face(frame, f.box, self.margin, self.size) for f in faces]
-            every_head += [(n_frames - 1) % self.later_heads_every == 0] * len(faces)
+            every_head += [self.every_head_on(n_frames - 1)] * len(faces)
             if len(crops) - len(probs) >= self.batch_size:  # score while the next frames decode
                 probs += list(self.kind_probabilities(crops[len(probs):], every_head[len(probs):]))
         if n_frames == 0:

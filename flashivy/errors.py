@@ -19,7 +19,6 @@ def require_file(path) -> None:
         raise UserError(f"{path}: not a regular file")
 
 
-
 # Which optional part of the install brings each module that a command may import on demand.
 EXTRA_OF_MODULE = {
     "torch": "train", "torchvision": "train", "timm": "train", "onnx": "train", "pytorch_grad_cam": "train",

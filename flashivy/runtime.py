@@ -35,10 +35,20 @@ class Scorer(ABC):
 
     name: str = ""
 
-    @abstractmethod
     def logits(self, batch: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        """Raw logits, shape (N, heads), float32. The heads after the first may run on ``rows`` only (indices
-        into the batch; all when None), and are NaN on the other rows when they did."""
+        """Raw logits, shape (N, heads), float32; the heads after the first on ``rows`` only (indices into the
+        batch; all when None) and NaN on the other rows, whichever backend scored them."""
+        out = self._logits(batch, rows)
+        if rows is not None:
+            skipped = np.ones(len(batch), bool)
+            skipped[rows] = False
+            out[skipped, 1:] = np.nan
+        return out
+
+    @abstractmethod
+    def _logits(self, batch: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+        """Raw logits (N, heads); the heads after the first must be right on ``rows`` (all when None) and may
+        be skipped elsewhere."""
 
 
 class TorchScorer(Scorer):
@@ -51,7 +61,7 @@ class TorchScorer(Scorer):
         # channels_last runs depthwise convolutions ~2x faster on the CPU.
         self.model = model.to(self.device).to(memory_format=torch.channels_last).eval()
 
-    def logits(self, batch: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    def _logits(self, batch: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
         torch = self.torch  # every head on every row: the GPU path has no reason to skip any
         with torch.inference_mode():
             x = torch.from_numpy(batch).to(self.device).contiguous(memory_format=torch.channels_last)
@@ -82,7 +92,7 @@ class OnnxScorer(Scorer):
         feed = {self.input: batch, **({self.rows_input: rows} if self.rows_input else {})}
         return self.session.run(names, feed)
 
-    def logits(self, batch: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    def _logits(self, batch: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
         at = np.arange(len(batch)) if rows is None else np.asarray(rows, np.int64)
         # the graph wants at least one row for its later heads: an empty choice runs one and drops it
         first, *later = self._run(self.logit_outputs, batch, at if len(at) else np.zeros(1, np.int64))
@@ -128,16 +138,17 @@ def export_onnx(checkpoint: str | Path | None = None, out: str | Path | None = N
         writable = os.access(checkpoint.resolve().parent, os.W_OK)
         out = onnx_path(checkpoint) if writable else cached_onnx_path(checkpoint, sha256(checkpoint))
     out = Path(out)
-    from .cams import ROWS_INPUT, with_cams
+    from .cams import CAM_PREFIX, LOGIT_PREFIX, ROWS_INPUT, with_cams
     from .kinds import kinds_of
 
     model, meta = load_checkpoint(checkpoint, device="cpu")
     size = meta["input_size"]
     net, inputs, names = with_cams(model, meta)  # heatmaps on the light path, no torch needed there
     example = (torch.zeros(2, 3, size, size), torch.tensor([1]))[:len(inputs)]
-    first = kinds_of(meta)[0]
+    first = kinds_of(meta)[0]  # its logit and CAM cover the batch; the later heads' cover the chosen rows
+    batch_sized = {LOGIT_PREFIX + first, CAM_PREFIX + first}
     axes = {"x": {0: "batch"}, ROWS_INPUT: {0: "rows"},
-            **{n: {0: "batch" if n.endswith("_" + first) else "rows"} for n in names}}
+            **{n: {0: "batch" if n in batch_sized else "rows"} for n in names}}
     with atomic_path(out) as tmp:
         torch.onnx.export(net, example, str(tmp), input_names=inputs, output_names=names,
                           dynamic_axes={k: v for k, v in axes.items() if k in inputs + names},
