@@ -38,6 +38,12 @@ class KindHeads(nn.Module):
     def trunk(self, x: torch.Tensor) -> torch.Tensor:
         return self.base.blocks[:self.branch_at](self.base.bn1(self.base.conv_stem(x)))
 
+    def trunk_state(self) -> dict[str, torch.Tensor]:
+        """The weights and statistics every head shares (stem and blocks before ``branch_at``)."""
+        parts = {"conv_stem": self.base.conv_stem, "bn1": self.base.bn1,
+                 **{f"blocks.{i}": self.base.blocks[i] for i in range(self.branch_at)}}
+        return {f"{name}.{k}": v for name, part in parts.items() for k, v in part.state_dict().items()}
+
     def heads(self, x: torch.Tensor, rows: torch.Tensor | None = None) -> list[torch.Tensor]:
         """Each kind's logits, (N, 1) for the face-swap head and (len(rows), 1) for the others, which run
         on the images at ``rows`` only (all when None): a video needs them on a few frames per person."""

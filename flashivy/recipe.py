@@ -83,6 +83,9 @@ class TrainConfig:
     record_seen: bool = False  # write seen.json: the sample indices each rank trained on (audits, tests)
     self_blend: float = 0.0  # chance a real training crop becomes a self-blended pseudo-fake (needs landmarks)
     reals_only: bool = False  # train on real crops (+ pseudo-fakes) only; val and test keep the real fakes
+    # sources whose real crops only are used, in every split: their fakes are another kind's (FFHQ photos
+    # from synthetic_faces teach the face-swap head that sharp portrait photos are real)
+    real_sources: list[str] = field(default_factory=list)
     init: str = ""  # fine-tune: start from this checkpoint's weights instead of ImageNet's
     splits: str = ""  # a previous run's splits.json: its groups keep their split, new groups are split by hash
     freeze: list[str] = field(default_factory=list)  # parameter-name prefixes left untrained (e.g. "blocks.0")
@@ -105,6 +108,9 @@ class KindConfig:
     kind_sources: dict[str, str] = field(default_factory=dict)
     other_sources: dict[str, str] = field(default_factory=dict)
     branch_at: int = 5
+    # start the branch from this checkpoint's trained branch of the same kind instead of a copy of the base's
+    # layers: carries a head over to a base fine-tuned with the trunk frozen (the trunks must be equal)
+    init: str = ""
     kind_share: float = 0.75  # share of each epoch drawn from kind_sources (the rest: other_sources)
     out: str = "runs/generated"
     epochs: int = 6

@@ -268,6 +268,8 @@ def _check(cfg: TrainConfig) -> None:
         raise UserError(f"keep must be 'best' or 'last', not {cfg.keep!r}")
     if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.samples_per_epoch < cfg.batch_size:
         raise UserError("epochs and batch size must be at least 1, and samples per epoch at least one batch")
+    if unknown := sorted(set(cfg.real_sources) - set(cfg.sources)):
+        raise UserError(f"real_sources names no source of the recipe: {', '.join(unknown)}")
 
 
 def _start(cfg: TrainConfig) -> tuple[torch.device, distributed.World]:
@@ -297,7 +299,8 @@ def run_data(cfg: TrainConfig) -> RunData:
     """The recipe's crops split by group into train / val / test, with its exclusions applied."""
     samples = [s for name, paths in sorted(cfg.sources.items())
                for path in ([paths] if isinstance(paths, str) else paths) for s in load_source(path, name)
-               if group_rank(s.group, -1) < rank_cut(cfg.group_fraction.get(name, 1.0))]
+               if group_rank(s.group, -1) < rank_cut(cfg.group_fraction.get(name, 1.0))
+               and not (name in cfg.real_sources and s.label == 1)]
     train_s, val_s, test_s = three_way_split(samples, cfg)
     # Leave-method-out: the method is never trained on nor chosen by; test keeps it (that is the point).
     train_s, val_s = ([s for s in part if s.method not in cfg.exclude_methods] for part in (train_s, val_s))
@@ -473,6 +476,8 @@ def _validate(model: nn.Module, val_s: list[Sample], cfg: TrainConfig, device: t
     report = per_source_report(val_s, logits)
     return report, {"val_loss": _bce(logits, np.array([s.label for s in val_s])), "val_score": selection_score(report),
                     **{f"val_auc_{k}": v["auc"] for k, v in report.items()},
+                    # a source of reals only (real_sources) has no AUC: how many it calls fake is its figure
+                    **{f"val_fpr_{k}": v["false_positive_rate"] for k, v in report.items() if v["auc"] is None},
                     **{f"val_video_auc_{k}": v["video"]["auc"] for k, v in report.items()}}
 
 

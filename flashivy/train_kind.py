@@ -151,6 +151,8 @@ def train_kind(cfg: KindConfig) -> dict:
         {name: sorted({f"{s.source}:{s.group}" for s in part}) for name, part in parts.items()}))
     model = KindHeads(base, cfg.branch_at, [cfg.kind]).to(memory_format=torch.channels_last)
     branch = model.branches[cfg.kind]
+    if cfg.init:
+        branch.load_state_dict(trained_branch(cfg.init, model, cfg.kind).state_dict())
     for name, p in model.named_parameters():
         p.requires_grad_(name.startswith(f"branches.{cfg.kind}."))
     model.eval()
@@ -175,6 +177,23 @@ def train_kind(cfg: KindConfig) -> dict:
         start, best, log = state["epoch"] + 1, state["best"], json.loads(state["log"])
         print(f"resumed from {state_path} at epoch {start}", file=sys.stderr)
     kind_names = set(cfg.kind_sources)
+
+    def validate(epoch: int, loss: float | None, t0: float) -> float:
+        probs = calibrated_probs(branch_logits(model, cfg.kind, val, meta, cfg.batch_size * 2))
+        report = _report(val, probs)
+        # Best = this kind against every other face of validation (its own source's photos and the other
+        # sources' faces alike), so an epoch that starts calling real video faces "generated" loses.
+        score = binary_report([s.label for s in val], probs)["auc"]
+        log.append({"epoch": epoch, "train_loss": loss, "val_auc": score,
+                    **{f"val_auc_{k}": report[k]["auc"] for k in kind_names},
+                    **{f"val_called_{k}": v["called_this_kind"] for k, v in report.items() if k not in kind_names},
+                    "seconds": round(time.time() - t0, 1)})
+        print(json.dumps(log[-1]), file=sys.stderr)
+        return score
+
+    if cfg.init and start == 0:  # the carried-over head is kept unless training beats it
+        best = validate(0, None, time.time())
+        save_checkpoint(best_path, model, _metadata(meta, cfg, parts))
     started = time.time()
     for epoch in range(start, cfg.epochs):
         if cfg.time_limit_min and log and time.time() - started + log[-1]["seconds"] > cfg.time_limit_min * 60:
@@ -184,16 +203,7 @@ def train_kind(cfg: KindConfig) -> dict:
         train_ds.epoch = epoch
         sampler.generator.manual_seed(cfg.seed * 1000 + epoch)
         loss = _epoch(model, branch, loader, optimizer, schedule, f"epoch {epoch + 1}/{cfg.epochs}")
-        probs = calibrated_probs(branch_logits(model, cfg.kind, val, meta, cfg.batch_size * 2))
-        report = _report(val, probs)
-        # Best = this kind against every other face of validation (its own source's photos and the other
-        # sources' faces alike), so an epoch that starts calling real video faces "generated" loses.
-        score = binary_report([s.label for s in val], probs)["auc"]
-        log.append({"epoch": epoch + 1, "train_loss": loss, "val_auc": score,
-                    **{f"val_auc_{k}": report[k]["auc"] for k in kind_names},
-                    **{f"val_called_{k}": v["called_this_kind"] for k, v in report.items() if k not in kind_names},
-                    "seconds": round(time.time() - t0, 1)})
-        print(json.dumps(log[-1]), file=sys.stderr)
+        score = validate(epoch + 1, loss, t0)
         if score > best:
             best = score
             save_checkpoint(best_path, model, _metadata(meta, cfg, parts))
@@ -204,6 +214,19 @@ def train_kind(cfg: KindConfig) -> dict:
     if not best_path.exists():
         raise UserError(f"{out}: no epoch finished; nothing to finalize")
     return finalize_kind(cfg, best_path, val, parts["test"])
+
+
+def trained_branch(path: str, model: KindHeads, kind: str) -> nn.Module:
+    """The ``kind`` branch of the checkpoint at ``path``, checked to sit on the same trunk as ``model``'s:
+    a branch learnt on other trunk features would score garbage."""
+    other, _ = load_checkpoint(path)
+    if kind not in getattr(other, "branches", {}) or other.branch_at != model.branch_at:
+        raise UserError(f"{path}: has no {kind} head branching at block {model.branch_at}")
+    ours, theirs = model.trunk_state(), other.trunk_state()
+    if ours.keys() != theirs.keys() or any(not torch.equal(ours[k], theirs[k]) for k in ours):
+        raise UserError(f"{path}: its trunk (stem and blocks before {model.branch_at}) differs from the base's; "
+                        "train the head afresh")
+    return other.branches[kind]
 
 
 def _metadata(base_meta: dict, cfg: KindConfig, parts: dict[str, list[Sample]]) -> dict:

@@ -174,6 +174,13 @@ def test_train_kind_trains_only_its_branch_and_reports_held_out(tmp_path, held_o
     assert set(report["test"]["synthetic"]["conditions"]) == {"jpeg70", "half_scale", "blur1"}
     assert load_source(kind_root, "synthetic")  # the v1 layout the recipe's split is recomputed from
     assert read_metadata(tmp_path / "run" / "best.safetensors")["tested_on"][-1]["method"] == GENERATED
+    # carried over (init): the trained head is scored before training on and kept unless an epoch beats it
+    from dataclasses import replace
+    again = train_kind(replace(cfg, init=str(tmp_path / "run" / "best.safetensors"), out=str(tmp_path / "again"),
+                               epochs=1))
+    assert again["test"]["synthetic"]["n"] == report["test"]["synthetic"]["n"]
+    log = json.loads(torch.load(tmp_path / "again" / "last.pt", weights_only=True)["log"])
+    assert [row["epoch"] for row in log] == [0, 1] and log[0]["train_loss"] is None
 
 
 def test_the_reading_names_what_the_generated_head_never_saw():
@@ -184,3 +191,24 @@ def test_the_reading_names_what_the_generated_head_never_saw():
     assert "StyleGAN generated (frame AUC" in note, "its own held-out figure"
     assert "diffusion models" in note and "confidently wrong" in note, "one generator is not all of them"
     assert "likely to be a fake (manipulated or generated)" in rd.reading(0.9, 0.5, meta)
+
+
+def test_a_trained_head_carries_over_to_a_base_fine_tuned_above_the_trunk():
+    """``init``: the generated branch moves to a face-swap model whose later blocks changed, never to one
+    whose shared trunk changed (the branch reads the trunk's features)."""
+    from flashivy.errors import UserError
+    from flashivy.train_kind import trained_branch
+
+    shipped, meta = load_checkpoint()
+    base, _ = load_checkpoint()
+    base = base.base
+    with torch.no_grad():
+        base.blocks[4][0].conv_pw.weight.mul_(1.01)  # above the trunk: allowed
+    model = KindHeads(base, meta["branch_at"], [GENERATED])
+    branch = trained_branch(str(DEFAULT_CHECKPOINT), model, GENERATED)
+    mine, theirs = branch.state_dict(), shipped.branches[GENERATED].state_dict()
+    assert all(torch.equal(mine[k], theirs[k]) for k in theirs)
+    with torch.no_grad():
+        base.blocks[1][0].conv_pw.weight.mul_(1.01)  # inside the trunk
+    with pytest.raises(UserError, match="trunk"):
+        trained_branch(str(DEFAULT_CHECKPOINT), KindHeads(base, meta["branch_at"], [GENERATED]), GENERATED)

@@ -44,6 +44,24 @@ def test_short_training_run_and_resume(tmp_path):
     assert len(rows) == 1 + 3 and rows[-1].startswith("3,")
 
 
+def test_a_real_source_brings_its_reals_to_every_split_and_never_its_fakes(tmp_path):
+    """FFHQ photos teach the face-swap head that portrait photos are real; their StyleGAN fakes are the other
+    head's business, so they stay out of train, validation and test alike."""
+    from flashivy.train import _check, run_data
+
+    write_face_crops(tmp_path / "video", n_videos=6)
+    write_face_crops(tmp_path / "photos", n_videos=12, per_video=1)
+    cfg = TrainConfig(sources={"video": str(tmp_path / "video"), "photos": str(tmp_path / "photos")},
+                      real_sources=["photos"], val_fraction=0.34, test_fraction=0.34)
+    data = run_data(cfg)
+    for part in (data.train, data.val, data.test):
+        assert {s.label for s in part if s.source == "photos"} == {0}
+        assert {s.label for s in part if s.source == "video"} == {0, 1}
+    assert data.summary["train"]["photos"].keys() == {"real"}
+    with pytest.raises(UserError, match="real_sources names no source"):
+        _check(TrainConfig(sources={"video": str(tmp_path / "video")}, real_sources=["photo"]))
+
+
 def test_official_ffpp_split_lists(tmp_path):
     from flashivy.data import split_by_official_lists
 
