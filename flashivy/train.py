@@ -205,9 +205,14 @@ def per_source_report(samples: list[Sample], logits: np.ndarray, temperature: fl
     """Per source; where its fakes name their manipulation methods, also each method against the reals."""
     probs = calibrated_probs(logits, temperature, bias)
     report = {}
+    fakes = [i for i, s in enumerate(samples) if s.label == 1]
     for source in sorted({s.source for s in samples}):
         idx = [i for i, s in enumerate(samples) if s.source == source]
         report[source] = _report([samples[i] for i in idx], probs[idx], threshold)
+        if report[source]["n_fake"] == 0 and fakes:
+            # A source of reals only (real_sources) has no AUC of its own: rank its reals against every fake.
+            report[source]["auc_against_all_fakes"] = binary_report(
+                [0] * len(idx) + [1] * len(fakes), np.concatenate([probs[idx], probs[fakes]]))["auc"]
         methods = sorted({samples[i].method for i in idx if samples[i].label == 1} - {"", "original"})
         if methods:
             report[source]["methods"] = {}
@@ -222,8 +227,10 @@ def _report(samples: list[Sample], probs: np.ndarray, threshold: float) -> dict:
 
 
 def selection_score(report: dict) -> float:
-    """Mean frame-level AUC over sources: what 'best' means."""
-    aucs = [r["auc"] for r in report.values() if r["auc"] is not None]
+    """Mean frame-level AUC over sources (a source of reals only: its reals against every fake): what 'best'
+    means."""
+    aucs = [r["auc"] if r["auc"] is not None else r.get("auc_against_all_fakes") for r in report.values()]
+    aucs = [a for a in aucs if a is not None]
     return float(np.mean(aucs)) if aucs else 0.0
 
 
@@ -476,7 +483,9 @@ def _validate(model: nn.Module, val_s: list[Sample], cfg: TrainConfig, device: t
     report = per_source_report(val_s, logits)
     return report, {"val_loss": _bce(logits, np.array([s.label for s in val_s])), "val_score": selection_score(report),
                     **{f"val_auc_{k}": v["auc"] for k, v in report.items()},
-                    # a source of reals only (real_sources) has no AUC: how many it calls fake is its figure
+                    # a source of reals only (real_sources): its reals against every fake, and how many it calls fake
+                    **{f"val_auc_vs_fakes_{k}": v["auc_against_all_fakes"] for k, v in report.items()
+                       if "auc_against_all_fakes" in v},
                     **{f"val_fpr_{k}": v["false_positive_rate"] for k, v in report.items() if v["auc"] is None},
                     **{f"val_video_auc_{k}": v["video"]["auc"] for k, v in report.items()}}
 

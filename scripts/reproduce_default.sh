@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# One command that rebuilds the shipped default from ../shared/data: face crops, landmarks, stages 1 to 3,
-# the generated-face head, and the held-out evaluation. Steps already done are skipped and an interrupted training resumes (last.pt),
-# so re-run it freely. Stage 1 wants a GPU (2.5 min on an H200; hours on a CPU); stages 2 and 3 run on a CPU
-# (73 and ~50 min on 2 cores).
+# One command that rebuilds the shipped default from ../shared/data: face crops, landmarks, face-swap stages
+# 1 to 4, the generated-face head, and the held-out evaluation. Steps already done are skipped and an interrupted training resumes (last.pt),
+# so re-run it freely. Stage 1 wants a GPU (2.5 min on an H200; hours on a CPU); the rest runs on a CPU
+# (stages 2, 3 and 4: 73, ~50 and ~35 min on 2 cores; the generated head 46 min, carried over to stage 4 ~20).
 #   scripts/reproduce_default.sh [DATA]      # DATA defaults to ../shared/data
 set -euo pipefail
 DATA=${1:-../shared/data}
@@ -10,19 +10,23 @@ DATA=${1:-../shared/data}
 [ -f data/dfdc_faces/index.csv ] || flashivy faces "$DATA/dfdc_faces" -o data/dfdc_faces
 [ -f data/ffpp_faces/landmarks.npz ] || flashivy blend data/ffpp_faces --landmarks
 [ -f data/dfdc_faces/landmarks.npz ] || flashivy blend data/dfdc_faces --landmarks
+[ -f data/synthetic_faces/index.csv ] || flashivy faces "$DATA/synthetic_faces" -o data/synthetic_faces
+[ -f data/synthetic_faces/landmarks.npz ] || flashivy blend data/synthetic_faces --landmarks
 # Stages 1 and 2 train on FF++ Deepfakes and DFDC only (their recipes exclude Face2Face); stage 3 adds it.
 [ -f runs/default_stage1/report.json ] || flashivy train --config configs/default_stage1.json
 [ -f runs/default_stage2/report.json ] || flashivy train --config configs/default_stage2.json
+[ -f runs/default_stage3/report.json ] || flashivy train --config configs/default_stage3.json
+# The generated-face head on stage 3's frozen trunk; stage 4 adds FFHQ photos as real (its split is the head's);
+# the head is then carried over to stage 4, whose trunk stayed frozen: runs/default_heads is the shipped default.
+[ -f runs/generated/report.json ] || flashivy train-kind configs/generated.json
 [ -f runs/default/report.json ] || flashivy train --config configs/default.json
-for run in default_stage2 default; do
+[ -f runs/default_heads/report.json ] || flashivy train-kind configs/default_heads.json
+for run in default_stage3 default_heads; do
   flashivy evaluate "$DATA/ffpp_c23" --source ffpp --checkpoint runs/$run/best.safetensors --exclude runs/default/splits.json --out runs/$run/eval_ffpp
   flashivy evaluate data/dfdc_faces --source dfdc --checkpoint runs/$run/best.safetensors --exclude runs/default/splits.json --out runs/$run/eval_dfdc
 done
-# The generated-face head on stage 3's frozen trunk (the shipped default is runs/generated/best.safetensors)
-[ -f data/synthetic_faces/index.csv ] || flashivy faces "$DATA/synthetic_faces" -o data/synthetic_faces
-[ -f runs/generated/report.json ] || flashivy train-kind configs/generated.json
-for run in default generated; do
-  flashivy evaluate "$DATA/synthetic_faces" --images --source synthetic --exclude runs/generated/splits.json \
+for run in generated default_heads; do
+  flashivy evaluate "$DATA/synthetic_faces" --images --source synthetic --exclude runs/default/splits.json \
     --perturb jpeg=70,downscale=2 --checkpoint runs/$run/best.safetensors --out runs/$run/eval_synthetic
 done
 # Face2Face never seen: the stage-2 model, on the FF++ groups it did not train on

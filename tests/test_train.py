@@ -62,6 +62,20 @@ def test_a_real_source_brings_its_reals_to_every_split_and_never_its_fakes(tmp_p
         _check(TrainConfig(sources={"video": str(tmp_path / "video")}, real_sources=["photo"]))
 
 
+def test_a_source_of_reals_only_counts_for_best_by_ranking_its_reals_below_every_fake():
+    import numpy as np
+
+    from flashivy.train import per_source_report, selection_score
+
+    rows = [(0, "video"), (1, "video"), (0, "photos"), (0, "photos")]
+    samples = [Sample(path=None, label=label, video=f"v{i}", group=f"g{i}", source=source)
+               for i, (label, source) in enumerate(rows)]
+    report = per_source_report(samples, np.array([-1.0, 1.0, 2.0, -3.0]))
+    assert report["photos"]["auc"] is None and report["photos"]["auc_against_all_fakes"] == 0.5
+    assert report["photos"]["false_positive_rate"] == 0.5
+    assert selection_score(report) == (1.0 + 0.5) / 2
+
+
 def test_official_ffpp_split_lists(tmp_path):
     from flashivy.data import split_by_official_lists
 
