@@ -34,7 +34,13 @@ def top_kind(scores: dict[str, float]) -> str:
 def face_heatmap(detector: Detector, crop: np.ndarray, method: str = "gradcam",
                  kind: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(cam in [0, 1] (H, W), RGB overlay)`` of the evidence for *fake* of ``kind`` in one face crop
-    (by default the kind the model finds most likely there), from that kind's own head.
+    (by default the kind the model finds most likely there), from that kind's own head."""
+    return face_heatmaps(detector, [crop], method, [kind])[0]
+
+
+def face_heatmaps(detector: Detector, crops: list[np.ndarray], method: str = "gradcam",
+                  kinds: list[str | None] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`face_heatmap` for many crops in one batch (a video's faces): one model run, not one per face.
 
     Grad-CAM on the ONNX path comes from the export's own CAM outputs (no torch); every other case uses
     the grad-cam library on the PyTorch model."""
@@ -43,22 +49,28 @@ def face_heatmap(detector: Detector, crop: np.ndarray, method: str = "gradcam",
     from .cams import heatmap, overlay
     from .runtime import normalise
 
+    if not crops:
+        return []
     size = detector.size
-    crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA) if crop.shape[:2] != (size, size) else crop
-    if kind is None:
-        kind = top_kind(dict(zip(detector.kinds, detector.kind_probabilities([crop])[0].tolist())))
-    if kind not in detector.kinds:
-        raise UserError(f"this model has no {kind!r} head; it has {', '.join(detector.kinds)}")
+    crops = [cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA) if c.shape[:2] != (size, size) else c
+             for c in crops]
+    kinds = list(kinds) if kinds is not None else [None] * len(crops)
+    if unknown := [i for i, k in enumerate(kinds) if k is None]:
+        probs = detector.kind_probabilities([crops[i] for i in unknown])
+        for i, row in zip(unknown, probs):
+            kinds[i] = top_kind(dict(zip(detector.kinds, row.tolist())))
+    if missing := sorted(set(kinds) - set(detector.kinds)):
+        raise UserError(f"this model has no {missing[0]!r} head; it has {', '.join(detector.kinds)}")
     if method == "gradcam" and getattr(detector.scorer, "cam_outputs", None):
-        cams = detector.scorer.cams(normalise([crop], detector.meta["mean"], detector.meta["std"]))
-        heat = heatmap(cams[kind][0], size)
+        cams = detector.scorer.cams(normalise(crops, detector.meta["mean"], detector.meta["std"]))
+        heats = [heatmap(cams[kind][i], size) for i, kind in enumerate(kinds)]
     else:
-        heat = _torch_cam(detector, crop, method, kind)
-    return heat, overlay(crop, heat)
+        heats = _torch_cams(detector, crops, method, kinds)
+    return [(heat, overlay(crop, heat)) for crop, heat in zip(crops, heats)]
 
 
-def _torch_cam(detector: Detector, crop: np.ndarray, method: str, kind: str) -> np.ndarray:
-    """A CAM of the grad-cam library on the PyTorch model, for ``kind``'s head."""
+def _torch_cams(detector: Detector, crops: list[np.ndarray], method: str, kinds: list[str]) -> list[np.ndarray]:
+    """CAMs of the grad-cam library on the PyTorch model, each from its kind's head (one batch per kind)."""
     import torch
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
@@ -67,11 +79,17 @@ def _torch_cam(detector: Detector, crop: np.ndarray, method: str, kind: str) -> 
 
     _cam_class(method)  # an unknown method is refused before the model loads
     model = detector.model
-    layer = head_layers(model, detector.meta)[kind][0]
-    x = to_tensor(crop, detector.meta["mean"], detector.meta["std"])[None].to(detector.device)
-    with torch.enable_grad(), _cam_class(method)(model=model, target_layers=[layer]) as cam:
+    heats: list[np.ndarray | None] = [None] * len(crops)
+    for kind in dict.fromkeys(kinds):
+        rows = [i for i, k in enumerate(kinds) if k == kind]
+        layer = head_layers(model, detector.meta)[kind][0]
+        x = torch.stack([to_tensor(crops[i], detector.meta["mean"], detector.meta["std"]) for i in rows])
         # the logit of this kind's head: positive is evidence of a fake
-        return cam(input_tensor=x, targets=[ClassifierOutputTarget(detector.kinds.index(kind))])[0]
+        target = ClassifierOutputTarget(detector.kinds.index(kind))
+        with torch.enable_grad(), _cam_class(method)(model=model, target_layers=[layer]) as cam:
+            for i, heat in zip(rows, cam(input_tensor=x.to(detector.device), targets=[target] * len(rows))):
+                heats[i] = heat
+    return heats
 
 
 def plot_real_vs_fake(real_path: str | Path, fake_path: str | Path, out: str | Path | None = None,
@@ -124,11 +142,12 @@ def explain_image(detector: Detector, path: str | Path, out_dir: str | Path, met
 
     rgb = load_image(path)
     result = detector.predict_image(rgb, crop=crop)
+    crops = [rgb if result.crop != "detect" else crop_face(rgb, face.box, detector.margin, detector.size)
+             for face in result.faces]
+    kinds = [top_kind(face.scores) for face in result.faces]
     tiles, captions = [], []
-    for face in result.faces:
-        face_crop = rgb if result.crop != "detect" else crop_face(rgb, face.box, detector.margin, detector.size)
-        kind = top_kind(face.scores)
-        _, overlay = face_heatmap(detector, face_crop, method, kind)
+    for face, face_crop, kind, (_, overlay) in zip(result.faces, crops, kinds,
+                                                   face_heatmaps(detector, crops, method, kinds)):
         tiles += [face_crop, overlay]
         captions += [f"face {face.person}: {method}", f"{kind} p={face.fake_probability:.3f}"]
     out = Path(out_dir) / f"{Path(path).stem}_explain.png"
@@ -197,7 +216,9 @@ def explain_video(detector: Detector, path: str | Path, out_dir: str | Path, num
     written = [plot_frame_probabilities(result, out_dir / f"{stem}_frames.png")]
     if result.faces:
         order = sorted(range(len(result.faces)), key=lambda i: (result.faces[i].frame, result.faces[i].person))
-        tiles = [face_heatmap(detector, result.crops[i], method, top_kind(result.faces[i].scores))[1] for i in order]
+        maps = face_heatmaps(detector, [result.crops[i] for i in order], method,
+                             [top_kind(result.faces[i].scores) for i in order])
+        tiles = [overlay for _, overlay in maps]
         captions = [f"f{result.faces[i].frame} p{result.faces[i].person} {result.faces[i].fake_probability:.2f}"
                     for i in order]
         written.append(save_png(out_dir / f"{stem}_faces.png", contact_sheet(tiles, captions, cols=8, tile=128)))

@@ -81,6 +81,22 @@ def test_grad_cam_on_the_onnx_path_equals_the_grad_cam_library(astronaut):
         assert np.abs(overlay_a.astype(int) - overlay_b).mean() < 0.5  # the same picture, to rounding
 
 
+def test_a_batch_of_heatmaps_equals_them_one_by_one(astronaut):
+    """A video's faces get their heatmaps in one run per backend; each is the face's own, whatever its kind."""
+    from flashivy.explain import face_heatmaps
+    from flashivy.kinds import GENERATED, MANIPULATED
+
+    crops = [cv2.resize(c, (224, 224)) for c in (astronaut[:300, 100:400], _manipulated(astronaut)[:300, 100:400],
+                                                  astronaut[::-1, ::-1][:300, 100:400])]
+    kinds = [MANIPULATED, GENERATED, None]
+    for det in (Detector.from_checkpoint(device="cpu"), Detector.from_checkpoint(device="cpu", backend="torch")):
+        batch = face_heatmaps(det, crops, kinds=kinds)
+        for crop, kind, (heat, overlay) in zip(crops, kinds, batch):
+            one, one_overlay = face_heatmap(det, crop, kind=kind)
+            assert np.abs(heat - one).max() < 1e-4 and np.abs(overlay.astype(int) - one_overlay).max() <= 1
+        assert np.abs(batch[0][0] - batch[1][0]).max() > 0.05, "two heads, two different maps"
+
+
 def test_heatmaps_need_no_torch_on_the_onnx_path(tmp_path, astronaut):
     import subprocess
     import sys
