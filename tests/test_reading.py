@@ -37,5 +37,18 @@ def test_unseen_kinds_follow_the_training_data():
 def test_the_shipped_model_states_its_own_coverage():
     meta = read_metadata(DEFAULT_CHECKPOINT)
     rows = rd.tested_on(meta)
-    assert rows and all(0 <= r["auc"] <= 1 for r in rows)
+    assert rows and all(0 <= r["auc"] <= 1 if r["n_fake"] else 0 <= r["false_positive_rate"] <= 1 for r in rows)
     assert "FaceSwap" in rd.cli_note(meta)  # never seen by any model here
+
+
+def test_a_source_of_reals_only_is_said_as_the_share_called_fake_and_teaches_no_kind():
+    """FFHQ photos trained the face-swap head as real: they tell how often real portraits are called fake,
+    and do not make StyleGAN faces a kind the face-swap head has seen."""
+    report = {"dfdc": _report(0.9, 100, 90), "synthetic": _report(None, 150, 0) | {"false_positive_rate": 0.04}}
+    rows = rd.tested_on_rows(report)
+    assert rows[1]["false_positive_rate"] == 0.04 and rows[1]["auc"] is None
+    meta = {"data": {"train": {"dfdc": {"fake": {"crops": 9}, "real": {"crops": 9}},
+                               "synthetic": {"real": {"crops": 700}}}}, "tested_on": rows}
+    assert "FFHQ portrait photos (4% of 150 called fake)" in rd.cli_note(meta)
+    assert rd.trained_methods(meta) == {"dfdc"}
+    assert any("generated" in k for k in rd.never_seen(meta))
