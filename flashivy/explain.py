@@ -62,7 +62,9 @@ def face_heatmaps(detector: Detector, crops: list[np.ndarray], method: str = "gr
     if missing := sorted(set(kinds) - set(detector.kinds)):
         raise UserError(f"this model has no {missing[0]!r} head; it has {', '.join(detector.kinds)}")
     if method == "gradcam" and getattr(detector.scorer, "cam_outputs", None):
-        cams = detector.scorer.cams(normalise(crops, detector.meta["mean"], detector.meta["std"]))
+        # the later heads' branch runs only on the faces whose heatmap comes from it
+        later = np.array([i for i, kind in enumerate(kinds) if kind != detector.kinds[0]], np.int64)
+        cams = detector.scorer.cams(normalise(crops, detector.meta["mean"], detector.meta["std"]), later)
         heats = [heatmap(cams[kind][i], size) for i, kind in enumerate(kinds)]
     else:
         heats = _torch_cams(detector, crops, method, kinds)

@@ -102,12 +102,18 @@ class OnnxScorer(Scorer):
             out[at, k] = values.reshape(-1)
         return out
 
-    def cams(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        """Each head's raw class activation map on every image, kind -> (N, h, w) (see :mod:`flashivy.cams`)."""
+    def cams(self, batch: np.ndarray, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Each head's raw class activation map, kind -> (N, h, w) (see :mod:`flashivy.cams`); the heads after
+        the first on ``rows`` only (all when None; NaN elsewhere), as in :meth:`logits`."""
         from .cams import CAM_PREFIX
 
-        maps = self._run(self.cam_outputs, batch, np.arange(len(batch)))
-        return {name[len(CAM_PREFIX):]: m for name, m in zip(self.cam_outputs, maps)}
+        at = np.arange(len(batch)) if rows is None else np.asarray(rows, np.int64)
+        first, *later = self._run(self.cam_outputs, batch, at if len(at) else np.zeros(1, np.int64))
+        out = {self.cam_outputs[0][len(CAM_PREFIX):]: first}
+        for name, maps in zip(self.cam_outputs[1:], later):
+            out[name[len(CAM_PREFIX):]] = full = np.full((len(batch), *maps.shape[1:]), np.nan, maps.dtype)
+            full[at] = maps[:len(at)]
+        return out
 
 
 def onnx_path(checkpoint: str | Path) -> Path:
