@@ -253,8 +253,9 @@ def _plot_curves(log_rows: list[dict], path: Path) -> None:
     a.plot(epochs, [r["val_loss"] for r in log_rows], "o-", label="val loss")
     a.set(xlabel="epoch", title="loss")
     a.legend()
-    for key in [k for k in log_rows[0] if k.startswith("val_auc_")]:
-        b.plot(epochs, [r[key] for r in log_rows], "o-", label=key[4:])
+    for key in [k for k in log_rows[0] if k.startswith("val_auc_") and any(r[k] is not None for r in log_rows)]:
+        label = f"{key[len('val_auc_vs_fakes_'):]}: its reals vs every fake" if "_vs_fakes_" in key else key[4:]
+        b.plot(epochs, [r[key] for r in log_rows], "o-", label=label)
     b.set(xlabel="epoch", title="validation AUC (frame level)")
     b.legend()
     for ax in (a, b):
