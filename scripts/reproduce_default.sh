@@ -22,11 +22,11 @@ DATA=${1:-../shared/data}
 [ -f runs/default/report.json ] || flashivy train --config configs/default.json
 [ -f runs/default_heads/report.json ] || flashivy train-kind configs/default_heads.json
 for run in default_stage3 default_heads; do
-  flashivy evaluate "$DATA/ffpp_c23" --source ffpp --checkpoint runs/$run/best.safetensors --exclude runs/default/splits.json --out runs/$run/eval_ffpp
-  flashivy evaluate data/dfdc_faces --source dfdc --checkpoint runs/$run/best.safetensors --exclude runs/default/splits.json --out runs/$run/eval_dfdc
+  flashivy evaluate "$DATA/ffpp_c23" --source ffpp --checkpoint runs/$run/best.safetensors --exclude runs/default_heads/splits.json --out runs/$run/eval_ffpp
+  flashivy evaluate data/dfdc_faces --source dfdc --checkpoint runs/$run/best.safetensors --exclude runs/default_heads/splits.json --out runs/$run/eval_dfdc
 done
 for run in generated default_heads; do
-  flashivy evaluate "$DATA/synthetic_faces" --images --source synthetic --exclude runs/default/splits.json \
+  flashivy evaluate "$DATA/synthetic_faces" --images --source synthetic --exclude runs/default_heads/splits.json \
     --perturb jpeg=70,downscale=2 --checkpoint runs/$run/best.safetensors --out runs/$run/eval_synthetic
 done
 # Face2Face never seen: the stage-2 model, on the FF++ groups it did not train on
