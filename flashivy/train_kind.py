@@ -176,20 +176,12 @@ def train_kind(cfg: KindConfig) -> dict:
         schedule.load_state_dict(state["schedule"])
         start, best, log = state["epoch"] + 1, state["best"], json.loads(state["log"])
         print(f"resumed from {state_path} at epoch {start}", file=sys.stderr)
-    kind_names = set(cfg.kind_sources)
 
     def validate(epoch: int, loss: float | None, t0: float) -> float:
-        probs = calibrated_probs(branch_logits(model, cfg.kind, val, meta, cfg.batch_size * 2))
-        report = _report(val, probs)
-        # Best = this kind against every other face of validation (its own source's photos and the other
-        # sources' faces alike), so an epoch that starts calling real video faces "generated" loses.
-        score = binary_report([s.label for s in val], probs)["auc"]
-        log.append({"epoch": epoch, "train_loss": loss, "val_auc": score,
-                    **{f"val_auc_{k}": report[k]["auc"] for k in kind_names},
-                    **{f"val_called_{k}": v["called_this_kind"] for k, v in report.items() if k not in kind_names},
+        log.append({"epoch": epoch, "train_loss": loss, **_kind_validation(model, cfg, val, meta),
                     "seconds": round(time.time() - t0, 1)})
         print(json.dumps(log[-1]), file=sys.stderr)
-        return score
+        return log[-1]["val_auc"]
 
     if cfg.init and start == 0:  # the carried-over head is kept unless training beats it
         best = validate(0, None, time.time())
@@ -214,6 +206,18 @@ def train_kind(cfg: KindConfig) -> dict:
     if not best_path.exists():
         raise UserError(f"{out}: no epoch finished; nothing to finalize")
     return finalize_kind(cfg, best_path, val, parts["test"])
+
+
+def _kind_validation(model: KindHeads, cfg: KindConfig, val: list[Sample], meta: dict) -> dict:
+    """The log columns of one validation; ``val_auc`` decides "best"."""
+    kind_names = set(cfg.kind_sources)
+    probs = calibrated_probs(branch_logits(model, cfg.kind, val, meta, cfg.batch_size * 2))
+    report = _report(val, probs)
+    # Best = this kind against every other face of validation (its own source's photos and the other
+    # sources' faces alike), so an epoch that starts calling real video faces "generated" loses.
+    return {"val_auc": binary_report([s.label for s in val], probs)["auc"],
+            **{f"val_auc_{k}": report[k]["auc"] for k in kind_names},
+            **{f"val_called_{k}": v["called_this_kind"] for k, v in report.items() if k not in kind_names}}
 
 
 def trained_branch(path: str, model: KindHeads, kind: str) -> nn.Module:
