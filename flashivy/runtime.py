@@ -88,32 +88,31 @@ class OnnxScorer(Scorer):
         if not self.logit_outputs:
             raise ValueError(f"{path}: an export of an older flashivy (no {LOGIT_PREFIX}<kind> outputs)")
 
-    def _run(self, names: list[str], batch: np.ndarray, rows: np.ndarray) -> list[np.ndarray]:
-        feed = {self.input: batch, **({self.rows_input: rows} if self.rows_input else {})}
-        return self.session.run(names, feed)
-
-    def _logits(self, batch: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+    def _run_on_rows(self, names: list[str], batch: np.ndarray, rows: np.ndarray | None) -> list[np.ndarray]:
+        """``names`` on the batch: the first output covers every image, the later heads' outputs only ``rows``
+        (all when None), scattered back to batch size with NaN on the other images."""
         at = np.arange(len(batch)) if rows is None else np.asarray(rows, np.int64)
         # the graph wants at least one row for its later heads: an empty choice runs one and drops it
-        first, *later = self._run(self.logit_outputs, batch, at if len(at) else np.zeros(1, np.int64))
-        out = np.full((len(batch), 1 + len(later)), np.nan, np.float32)
-        out[:, 0] = first.reshape(-1)
-        for k, values in enumerate(later if len(at) else [], start=1):
-            out[at, k] = values.reshape(-1)
-        return out
+        feed = {self.input: batch,
+                **({self.rows_input: at if len(at) else np.zeros(1, np.int64)} if self.rows_input else {})}
+        first, *later = self.session.run(names, feed)
+        outputs = [first]
+        for values in later:
+            outputs.append(np.full((len(batch), *values.shape[1:]), np.nan, np.float32))
+            outputs[-1][at] = values[:len(at)]
+        return outputs
+
+    def _logits(self, batch: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+        outputs = self._run_on_rows(self.logit_outputs, batch, rows)
+        return np.stack([o.reshape(-1) for o in outputs], axis=1).astype(np.float32)
 
     def cams(self, batch: np.ndarray, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Each head's raw class activation map, kind -> (N, h, w) (see :mod:`flashivy.cams`); the heads after
         the first on ``rows`` only (all when None; NaN elsewhere), as in :meth:`logits`."""
         from .cams import CAM_PREFIX
 
-        at = np.arange(len(batch)) if rows is None else np.asarray(rows, np.int64)
-        first, *later = self._run(self.cam_outputs, batch, at if len(at) else np.zeros(1, np.int64))
-        out = {self.cam_outputs[0][len(CAM_PREFIX):]: first}
-        for name, maps in zip(self.cam_outputs[1:], later):
-            out[name[len(CAM_PREFIX):]] = full = np.full((len(batch), *maps.shape[1:]), np.nan, maps.dtype)
-            full[at] = maps[:len(at)]
-        return out
+        maps = self._run_on_rows(self.cam_outputs, batch, rows)
+        return {name[len(CAM_PREFIX):]: m for name, m in zip(self.cam_outputs, maps)}
 
 
 def onnx_path(checkpoint: str | Path) -> Path:
