@@ -5,6 +5,7 @@ same code trains and scores in one process.
 """
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from dataclasses import dataclass
@@ -47,8 +48,15 @@ def init(device_type: str = "cpu") -> World:
 
 
 def shutdown() -> None:
+    """Tear the process group down now, while the interpreter is whole.
+
+    A gloo group still alive at interpreter exit can abort the process (SIGABRT,
+    "terminate called without an active exception"), seen once in CI; so
+    anything that still refers to it is collected first.
+    """
     dist = sys.modules.get("torch.distributed")  # never import torch just to find nothing to shut down
     if dist is not None and dist.is_available() and dist.is_initialized():
+        gc.collect()
         dist.destroy_process_group()
 
 

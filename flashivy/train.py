@@ -451,9 +451,12 @@ def train(cfg: TrainConfig) -> dict:
             _write_log(log_rows, out / "log.csv")
             _plot_curves(log_rows, out / "curves.png")
     _write_seen(cfg, out, world, seen)
+    del net  # DDP holds the process group: released here, not at some later collection or at exit
     distributed.barrier(world)  # best.safetensors is complete before anyone reads it
     try:
-        return finalize(cfg, best_path, data.val_eval, data.test, device, amp, world)
+        report = finalize(cfg, best_path, data.val_eval, data.test, device, amp, world)
+        distributed.barrier(world)  # no rank tears the group down while another still uses it
+        return report
     finally:
         distributed.shutdown()
 
