@@ -40,10 +40,10 @@ def face_heatmap(detector: Detector, crop: np.ndarray, method: str = "gradcam",
 
 def face_heatmaps(detector: Detector, crops: list[np.ndarray], method: str = "gradcam",
                   kinds: list[str | None] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """:func:`face_heatmap` for many crops in one batch (a video's faces): one model run, not one per face.
+    """:func:`face_heatmap` for many crops at once (a video's faces), batched rather than one face at a time.
 
-    Grad-CAM on the ONNX path comes from the export's own CAM outputs (no torch); every other case uses
-    the grad-cam library on the PyTorch model."""
+    Grad-CAM on the ONNX path comes from the export's own CAM outputs in one model run (no torch); every
+    other case uses the grad-cam library on the PyTorch model, one batch per head."""
     import cv2
 
     from .cams import heatmap, overlay

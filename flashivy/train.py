@@ -203,6 +203,8 @@ def predict_all(model: nn.Module, samples: list[Sample], cfg: TrainConfig, devic
 def per_source_report(samples: list[Sample], logits: np.ndarray, temperature: float = 1.0, bias: float = 0.0,
                       threshold: float = 0.5) -> dict:
     """Per source; where its fakes name their manipulation methods, also each method against the reals."""
+    from sklearn.metrics import roc_auc_score
+
     probs = calibrated_probs(logits, temperature, bias)
     report = {}
     fakes = [i for i, s in enumerate(samples) if s.label == 1]
@@ -211,8 +213,8 @@ def per_source_report(samples: list[Sample], logits: np.ndarray, temperature: fl
         report[source] = _report([samples[i] for i in idx], probs[idx], threshold)
         if report[source]["n_fake"] == 0 and fakes:
             # A source of reals only (real_sources) has no AUC of its own: rank its reals against every fake.
-            report[source]["auc_against_all_fakes"] = binary_report(
-                [0] * len(idx) + [1] * len(fakes), np.concatenate([probs[idx], probs[fakes]]))["auc"]
+            report[source]["auc_against_all_fakes"] = float(roc_auc_score(
+                [0] * len(idx) + [1] * len(fakes), np.concatenate([probs[idx], probs[fakes]])))
         methods = sorted({samples[i].method for i in idx if samples[i].label == 1} - {"", "original"})
         if methods:
             report[source]["methods"] = {}

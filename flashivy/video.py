@@ -103,37 +103,39 @@ def _reason(exc: Exception) -> str:
 
 
 def probe(path: str | Path) -> VideoInfo:
-    """Frame count (by demuxing), frame rate, displayed size and rotation of the video stream."""
+    """Frame count (by demuxing), frame rate, displayed size and rotation of the video stream, in one pass."""
     import av
 
+    frames, rotation = 0, None
     with _open(path) as container:
         stream = _stream(container)
         fps = float(stream.average_rate or stream.guessed_rate or 0) or 25.0
         width, height = stream.codec_context.width, stream.codec_context.height
         bit_rate = int(stream.bit_rate or container.bit_rate or 0)
         try:
-            frames = sum(1 for packet in container.demux(stream) if packet.size)
+            for packet in container.demux(stream):
+                frames += bool(packet.size)
+                if rotation is None and packet.size:
+                    rotation = _rotation_in(packet)
         except av.error.FFmpegError as exc:
             raise UserError(f"{path}: corrupt video ({_reason(exc)})") from None
     if frames == 0:
         raise UserError(f"{path}: video has no frames")
-    rotation = _first_rotation(path)
     if rotation in (90, 270):
         width, height = height, width
-    return VideoInfo(frames=frames, fps=fps, width=width, height=height, rotation=rotation, bit_rate=bit_rate)
+    return VideoInfo(frames=frames, fps=fps, width=width, height=height, rotation=rotation or 0, bit_rate=bit_rate)
 
 
-def _first_rotation(path: str | Path) -> int:
-    """The display rotation, read from the first decodable frame (where FFmpeg puts it)."""
+def _rotation_in(packet) -> int | None:
+    """The display rotation of the first frame this packet decodes to (FFmpeg puts it there); None if none."""
     import av
 
-    with _open(path) as container:
-        try:
-            for frame in container.decode(_stream(container)):
-                return rotation_of(frame)
-        except av.error.FFmpegError:
-            pass
-    return 0
+    try:
+        for frame in packet.decode():
+            return rotation_of(frame)
+    except av.error.FFmpegError:
+        pass
+    return None
 
 
 def iter_frames(path: str | Path, indices: list[int]) -> Iterator[tuple[int, np.ndarray]]:
