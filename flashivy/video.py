@@ -115,7 +115,7 @@ def probe(path: str | Path) -> VideoInfo:
         try:
             for packet in container.demux(stream):
                 frames += bool(packet.size)
-                if rotation is None and packet.size:
+                if rotation is None:  # the last, empty packet flushes a decoder that holds frames back
                     rotation = _rotation_in(packet)
         except av.error.FFmpegError as exc:
             raise UserError(f"{path}: corrupt video ({_reason(exc)})") from None
