@@ -130,18 +130,25 @@ def balanced_weights(samples: list[Sample]) -> np.ndarray:
 
 # --- augmentation: what users' files go through (pure functions on RGB uint8 arrays) ---
 
-def augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Random flip, small shift/scale, colour, blur, resize, noise and JPEG re-encoding."""
+def augment(img: np.ndarray, rng: np.random.Generator, mask: np.ndarray | None = None,
+            ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Random flip, small shift/scale, colour, blur, resize, noise and JPEG re-encoding.
+
+    A ``mask`` of the same size (a self-blended face's) follows the flip and the shift/scale.
+    """
     import cv2
 
     h, w = img.shape[:2]
     if rng.random() < 0.5:
         img = img[:, ::-1]
+        mask = None if mask is None else mask[:, ::-1]
     if rng.random() < 0.5:
         scale = rng.uniform(0.9, 1.1)
         tx, ty = rng.uniform(-0.05, 0.05, 2) * w
         m = np.float32([[scale, 0, (1 - scale) * w / 2 + tx], [0, scale, (1 - scale) * h / 2 + ty]])
         img = cv2.warpAffine(np.ascontiguousarray(img), m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+        if mask is not None:
+            mask = cv2.warpAffine(np.ascontiguousarray(mask), m, (w, h), borderMode=cv2.BORDER_CONSTANT)
     if rng.random() < 0.5:
         hsv = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2HSV).astype(np.float32)
         hsv[..., 0] = (hsv[..., 0] + rng.uniform(-5, 5)) % 180
@@ -156,7 +163,7 @@ def augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         img = gaussian_noise(img, rng.uniform(2, 8), rng)
     if rng.random() < 0.6:
         img = jpeg(img, rng.integers(40, 96))
-    return np.ascontiguousarray(img)
+    return np.ascontiguousarray(img), mask
 
 
 def to_tensor(img: np.ndarray, mean, std):
@@ -174,12 +181,16 @@ class FaceDataset:
 
     With ``self_blend`` > 0 (training only), a real crop that has landmarks is
     turned, with that probability, into a self-blended pseudo-fake labelled fake.
+    With ``boundary_size`` > 0 (training only) an item also has its blending
+    boundary map (1, size, size): the blend's for a pseudo-fake, zeros for a
+    real face, ``boundary.UNKNOWN`` for a real fake (see ``flashivy.boundary``).
     """
 
     def __init__(self, samples: list[Sample], size: int, mean, std, train: bool, seed: int = 0,
-                 self_blend: float = 0.0, landmarks: dict[str, np.ndarray] | None = None):
+                 self_blend: float = 0.0, landmarks: dict[str, np.ndarray] | None = None, boundary_size: int = 0):
         self.samples, self.size, self.mean, self.std, self.train, self.seed = samples, size, mean, std, train, seed
         self.self_blend, self.landmarks = self_blend, landmarks or {}
+        self.boundary_size = boundary_size if train else 0
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -193,7 +204,7 @@ class FaceDataset:
         if img is None:
             raise UserError(f"{s.path}: cannot read the face crop")
         img = img[..., ::-1]
-        label = float(s.label)
+        label, mask = float(s.label), None
         # Seeded per (epoch, item) so that runs are reproducible whatever the worker layout.
         rng = np.random.default_rng((self.seed, self.epoch, i))
         if self.train and self.self_blend and s.label == 0 and rng.random() < self.self_blend:
@@ -201,10 +212,26 @@ class FaceDataset:
             if points is not None:
                 from .blend import self_blend
 
-                img, _ = self_blend(np.ascontiguousarray(img), points, rng)
+                img, mask = self_blend(np.ascontiguousarray(img), points, rng)
                 label = 1.0
         if img.shape[0] != self.size or img.shape[1] != self.size:
             img = cv2.resize(img, (self.size, self.size), interpolation=cv2.INTER_AREA)
+            mask = None if mask is None else cv2.resize(mask, (self.size, self.size), interpolation=cv2.INTER_AREA)
         if self.train:
-            img = augment(img, rng)
-        return to_tensor(img, self.mean, self.std), label, i
+            img, mask = augment(img, rng, mask)
+        x = to_tensor(img, self.mean, self.std)
+        if not self.boundary_size:
+            return x, label, i
+        return x, label, i, self._boundary(label, mask)
+
+    def _boundary(self, label: float, mask: np.ndarray | None):
+        import torch
+
+        from .boundary import UNKNOWN, boundary_map
+
+        n = self.boundary_size
+        if mask is not None:
+            target = boundary_map(mask, n)
+        else:
+            target = np.full((n, n), UNKNOWN if label else 0.0, np.float32)
+        return torch.from_numpy(target)[None]

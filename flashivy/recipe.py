@@ -83,6 +83,10 @@ class TrainConfig:
     record_seen: bool = False  # write seen.json: the sample indices each rank trained on (audits, tests)
     self_blend: float = 0.0  # chance a real training crop becomes a self-blended pseudo-fake (needs landmarks)
     reals_only: bool = False  # train on real crops (+ pseudo-fakes) only; val and test keep the real fakes
+    # Face X-ray style second target: the weight of the blending-boundary loss of self-blended faces, and the
+    # layer whose output map predicts it (a training-only head; the saved model is the classifier alone)
+    boundary_weight: float = 0.0
+    boundary_layer: str = "blocks.4"
     # sources whose real crops only are used, in every split: their fakes are another kind's (FFHQ photos
     # from synthetic_faces teach the face-swap head that sharp portrait photos are real)
     real_sources: list[str] = field(default_factory=list)

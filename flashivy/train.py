@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from . import distributed
 from .atomic import atomic_path, write_text_atomic
+from .boundary import BoundaryNet, boundary_loss, map_size
 from .checkpoint import save_checkpoint, sha256
 from .crops import crop_framing
 from .data import (
@@ -143,9 +144,10 @@ def initial_model(cfg: TrainConfig) -> nn.Module:
 
 
 def _param_groups(model: nn.Module, cfg: TrainConfig):
-    """The new head (the model's ``get_classifier()``) learns at full rate, the pretrained backbone slower;
-    frozen parameters not at all."""
-    classifier = {id(p) for p in model.get_classifier().parameters()}
+    """The new heads (the model's ``get_classifier()``, a ``BoundaryNet``'s boundary head) learn at full rate,
+    the pretrained backbone slower; frozen parameters not at all."""
+    fresh = [model.head, model.model.get_classifier()] if isinstance(model, BoundaryNet) else [model.get_classifier()]
+    classifier = {id(p) for layer in fresh for p in layer.parameters()}
     head, body = [], []
     for p in model.parameters():
         if p.requires_grad:
@@ -280,6 +282,8 @@ def _check(cfg: TrainConfig) -> None:
         raise UserError("epochs and batch size must be at least 1, and samples per epoch at least one batch")
     if unknown := sorted(set(cfg.real_sources) - set(cfg.sources)):
         raise UserError(f"real_sources names no source of the recipe: {', '.join(unknown)}")
+    if cfg.boundary_weight and not cfg.self_blend:
+        raise UserError("boundary_weight needs self_blend: only self-blended faces have a known boundary")
 
 
 def _start(cfg: TrainConfig) -> tuple[torch.device, distributed.World]:
@@ -340,11 +344,15 @@ def _resume(path: Path, model, optimizer, schedule, device) -> tuple[int, float,
     return state["epoch"] + 1, state["best"], state["stale"], json.loads(state["log"])
 
 
-def _train_epoch(net, bar, optimizer, schedule, device, amp: bool, seen: list[int] | None) -> dict:
-    """One pass over the epoch's draw; returns the mean loss and the share of fakes trained on."""
+def _train_epoch(net, bar, optimizer, schedule, device, amp: bool, seen: list[int] | None,
+                 boundary_weight: float = 0.0) -> dict:
+    """One pass over the epoch's draw; returns the mean loss and the share of fakes trained on.
+
+    With ``boundary_weight`` the net is a ``BoundaryNet`` and the items carry boundary maps: the loss adds
+    that weight times the boundary loss (``boundary_loss`` in the result is its mean, unweighted)."""
     loss_fn = nn.BCEWithLogitsLoss()
-    losses, fakes, count = [], 0.0, 0
-    for x, y, idx in bar:
+    losses, boundary_losses, fakes, count = [], [], 0.0, 0
+    for x, y, idx, *boundary in bar:
         if seen is not None:
             seen.extend(idx.tolist())
         x = x.to(device, non_blocking=True).to(memory_format=torch.channels_last)
@@ -352,9 +360,17 @@ def _train_epoch(net, bar, optimizer, schedule, device, amp: bool, seen: list[in
         # the share of fakes (real or self-blended): says self-blending really happened
         fakes, count = fakes + float(y.sum()), count + len(y)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            loss = loss_fn(net(x).float().squeeze(1), y)
+            out = net(x)
+            if boundary_weight:
+                out, drawn = out
+                extra = boundary_loss(drawn.float(), boundary[0].to(device, non_blocking=True))
+                boundary_losses.append(extra.item())
+            loss = loss_fn(out.float().squeeze(1), y)
+            if boundary_weight:
+                loss = loss + boundary_weight * extra
         optimiser_step(loss, optimizer, schedule, losses, bar)
-    return {"loss": float(np.mean(losses)), "fakes": fakes, "count": count}
+    done = {"loss": float(np.mean(losses)), "fakes": fakes, "count": count}
+    return {**done, "boundary_loss": float(np.mean(boundary_losses))} if boundary_weight else done
 
 
 def optimiser_step(loss, optimizer, schedule, losses: list[float], bar) -> None:
@@ -397,20 +413,24 @@ def train(cfg: TrainConfig) -> dict:
     model = initial_model(cfg)
     frozen_norms = freeze(model, cfg.freeze)
     model = model.to(device).to(memory_format=torch.channels_last)
+    # what trains: the classifier, or with a boundary target the classifier plus its training-only head
+    trainee = BoundaryNet(model, cfg.boundary_layer).to(device) if cfg.boundary_weight else model
     train_ds = FaceDataset(data.train, spec.input_size, spec.mean, spec.std, train=True, seed=cfg.seed,
-                           self_blend=cfg.self_blend, landmarks=_landmarks(cfg) if cfg.self_blend else {})
-    optimizer = torch.optim.AdamW(_param_groups(model, cfg), weight_decay=cfg.weight_decay)
+                           self_blend=cfg.self_blend, landmarks=_landmarks(cfg) if cfg.self_blend else {},
+                           boundary_size=map_size(model, cfg.boundary_layer, spec.input_size)
+                           if cfg.boundary_weight else 0)
+    optimizer = torch.optim.AdamW(_param_groups(trainee, cfg), weight_decay=cfg.weight_decay)
     steps_per_epoch = cfg.samples_per_epoch // cfg.batch_size
     schedule = _schedule(optimizer, cfg, steps_per_epoch)
     sampler = ShardedWeightedSampler(torch.as_tensor(balanced_weights(data.train), dtype=torch.double),
                                      steps_per_epoch, cfg.batch_size, world, cfg.seed)
     state_path, best_path = out / "last.pt", out / "best.safetensors"
-    start_epoch, best, stale, log_rows = _resume(state_path, model, optimizer, schedule, device)
+    start_epoch, best, stale, log_rows = _resume(state_path, trainee, optimizer, schedule, device)
     if main and start_epoch:
         print(f"resumed from {state_path} at epoch {start_epoch}", file=sys.stderr)
     # DDP after any resume: it broadcasts rank 0's weights and averages gradients from here on.
-    net = (nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-           if world.distributed else model)
+    net = (nn.parallel.DistributedDataParallel(trainee, device_ids=[device.index] if device.type == "cuda" else None)
+           if world.distributed else trainee)
     meta = _metadata(cfg, spec, data)  # per checkpoint saved, only its validation report differs
     if cfg.init and not log_rows:  # fine-tuning keeps the starting point unless an epoch beats it
         best = _score_starting_point(model, data, cfg, device, amp, world, log_rows, best_path, meta)
@@ -433,12 +453,14 @@ def train(cfg: TrainConfig) -> dict:
                    total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", file=sys.stderr,
                    dynamic_ncols=True, disable=not main)
         done = _train_epoch(net, bar, optimizer, schedule, device, amp,
-                            seen.setdefault(epoch, []) if cfg.record_seen else None)
+                            seen.setdefault(epoch, []) if cfg.record_seen else None, cfg.boundary_weight)
         train_time = time.time() - t0
-        totals = distributed.gather(world, (done["loss"], done["fakes"], done["count"]))
+        totals = distributed.gather(world, (done["loss"], done["fakes"], done["count"], done.get("boundary_loss")))
         report, row = _validate(model, data.val_eval, cfg, device, amp, world)
         row = {"epoch": epoch + 1, "train_loss": float(np.mean([t[0] for t in totals])),
-               "train_fake_share": round(sum(t[1] for t in totals) / max(1, sum(t[2] for t in totals)), 4), **row,
+               "train_fake_share": round(sum(t[1] for t in totals) / max(1, sum(t[2] for t in totals)), 4),
+               **({"train_boundary_loss": float(np.mean([t[3] for t in totals]))} if cfg.boundary_weight else {}),
+               **row,
                "lr": schedule.get_last_lr()[-1], "seconds": round(time.time() - t0, 1),
                "images_per_s": round(steps_per_epoch * cfg.batch_size / train_time, 1), "processes": world.size}
         log_rows.append(row)
@@ -449,11 +471,11 @@ def train(cfg: TrainConfig) -> dict:
             print(json.dumps(row), file=sys.stderr)
             if improved or cfg.keep == "last":
                 save_checkpoint(best_path, model, {**meta, "val": report})
-            _save_state(state_path, model, optimizer, schedule, epoch, best, stale, log_rows)
+            _save_state(state_path, trainee, optimizer, schedule, epoch, best, stale, log_rows)
             _write_log(log_rows, out / "log.csv")
             _plot_curves(log_rows, out / "curves.png")
     _write_seen(cfg, out, world, seen)
-    del net  # DDP holds the process group: released here, not at some later collection or at exit
+    del net, trainee  # DDP holds the process group: released here, not at some later collection or at exit
     distributed.barrier(world)  # best.safetensors is complete before anyone reads it
     try:
         report = finalize(cfg, best_path, data.val_eval, data.test, device, amp, world)

@@ -103,3 +103,28 @@ def write_rotated_video(path: Path, upright_frames: list[np.ndarray], rotation: 
     struct.pack_into(">9I", data, matrix, a, b, 0, c, d, 0, 0, 0, 0x40000000)
     path.write_bytes(bytes(data))
     return path
+
+
+@pytest.fixture(scope="session")
+def face_crop() -> np.ndarray:
+    """The astronaut's face as a 224 px crop, as the face detector would cut it."""
+    import cv2
+    from skimage import data
+
+    return np.ascontiguousarray(cv2.resize(data.astronaut()[0:300, 90:390], (224, 224)))
+
+
+def crop_folder(root: Path, face: np.ndarray, n_videos: int = 4, per_video: int = 3) -> Path:
+    """v1 layout from one face: real crops, and fakes whose centre is blurred."""
+    import cv2
+
+    for label in ("real", "fake"):
+        (root / label).mkdir(parents=True)
+    for v in range(n_videos):
+        for f in range(per_video):
+            img = np.clip(face.astype(int) + 6 * f - 4 * v, 0, 255).astype(np.uint8)
+            cv2.imwrite(str(root / "real" / f"{v:03d}_{f:04d}.jpg"), img[..., ::-1])
+            fake = img.copy()
+            fake[70:150, 60:160] = cv2.GaussianBlur(fake[70:150, 60:160], (0, 0), 3)
+            cv2.imwrite(str(root / "fake" / f"{v:03d}_{100 + v:03d}_{f:04d}.jpg"), fake[..., ::-1])
+    return root

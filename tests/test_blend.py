@@ -4,32 +4,13 @@ import json
 
 import cv2
 import numpy as np
-import pytest
 
 from flashivy.blend import BLEND_RATIOS, Landmarker, load_landmarks, self_blend
 from flashivy.checkpoint import read_metadata
 from flashivy.cli import main
 from flashivy.data import FaceDataset, load_source
 
-
-@pytest.fixture(scope="module")
-def face_crop():
-    from skimage import data
-
-    return np.ascontiguousarray(cv2.resize(data.astronaut()[0:300, 90:390], (224, 224)))
-
-
-def _crop_folder(root, face, n_videos=4, per_video=3):
-    for label in ("real", "fake"):
-        (root / label).mkdir(parents=True)
-    for v in range(n_videos):
-        for f in range(per_video):
-            img = np.clip(face.astype(int) + 6 * f - 4 * v, 0, 255).astype(np.uint8)
-            cv2.imwrite(str(root / "real" / f"{v:03d}_{f:04d}.jpg"), img[..., ::-1])
-            fake = img.copy()
-            fake[70:150, 60:160] = cv2.GaussianBlur(fake[70:150, 60:160], (0, 0), 3)
-            cv2.imwrite(str(root / "fake" / f"{v:03d}_{100 + v:03d}_{f:04d}.jpg"), fake[..., ::-1])
-    return root
+from conftest import crop_folder
 
 
 def test_self_blend_alters_the_face_and_nothing_else(face_crop):
@@ -47,7 +28,7 @@ def test_self_blend_alters_the_face_and_nothing_else(face_crop):
 
 
 def test_blend_command_caches_landmarks_and_draws_the_sheet(tmp_path, face_crop):
-    crops = _crop_folder(tmp_path / "crops", face_crop)
+    crops = crop_folder(tmp_path / "crops", face_crop)
     assert main(["blend", str(crops), "--landmarks", "--sheet", str(tmp_path / "sheet.png"), "-n", "3"]) == 0
     marks = load_landmarks(crops)
     assert len(marks) == 12 and all(p.shape == (468, 2) for p in marks.values())  # the real crops only
@@ -56,7 +37,7 @@ def test_blend_command_caches_landmarks_and_draws_the_sheet(tmp_path, face_crop)
 
 
 def test_pseudo_fakes_alone_train_a_model(tmp_path, face_crop):
-    crops = _crop_folder(tmp_path / "crops", face_crop)
+    crops = crop_folder(tmp_path / "crops", face_crop)
     assert main(["blend", str(crops), "--landmarks"]) == 0
     samples = [s for s in load_source(crops, "gen") if s.label == 0]
     ds = FaceDataset(samples, 224, (0.5,) * 3, (0.5,) * 3, train=True, self_blend=0.5,
