@@ -103,10 +103,15 @@ def split_by_official_lists(samples: list[Sample], split_dir: str | Path) -> dic
                 where[str(vid)] = name if where.get(str(vid)) in (None, "train") else where[str(vid)]
     parts: dict[str, list[Sample]] = {"train": [], "val": [], "test": []}
     for s in samples:
-        stem = s.video[len(s.method) + 1:] if s.method and s.video.startswith(s.method + "_") else s.video
+        stem = bare_video(s)
         names = {where.get(i, "train") for i in stem.split("_")}
         parts["test" if "test" in names else "val" if "val" in names else "train"].append(s)
     return parts
+
+
+def bare_video(s: Sample) -> str:
+    """The video's name without the method prefix some layouts give it (``Deepfakes_033_097`` -> ``033_097``)."""
+    return s.video[len(s.method) + 1:] if s.method and s.video.startswith(s.method + "_") else s.video
 
 
 def describe(samples: list[Sample]) -> dict:
@@ -126,6 +131,38 @@ def balanced_weights(samples: list[Sample]) -> np.ndarray:
     """Sampling weights giving every (source, label) cell the same share of an epoch."""
     counts = Counter((s.source, s.label) for s in samples)
     return np.array([1.0 / counts[(s.source, s.label)] for s in samples], dtype=np.float64)
+
+
+class Partners:
+    """Who goes with whom in a paired batch (samples drawn two by two, a real face beside a fake one).
+
+    A real face's partner is its own self-blended twin (index ``i + len(samples)`` of ``FaceDataset``) when it
+    has landmarks, else a fake of its group; a fake face's partner is a real face of the video it was made
+    from (``layout.target_video``), else of its group, else of its source. Pairing leaves the model nothing
+    but the manipulation to tell the two apart: not the person, the scene or the camera.
+    """
+
+    def __init__(self, samples: list[Sample], blendable: list[bool]):
+        from .layout import target_video
+
+        self.n, self.blendable = len(samples), blendable
+        self.keys = [(s.source, s.group, s.label, target_video(bare_video(s))) for s in samples]
+        self.pools: dict[tuple, list[int]] = {}
+        for i, (source, group, label, _) in enumerate(self.keys):
+            if label == 0:
+                self.pools.setdefault((source, "video", bare_video(samples[i])), []).append(i)
+            self.pools.setdefault((source, group, label), []).append(i)
+            self.pools.setdefault((source, label), []).append(i)
+
+    def __call__(self, i: int, rng: np.random.Generator) -> int:
+        source, group, label, target = self.keys[i]
+        if label == 0 and self.blendable[i]:
+            return i + self.n
+        pool = ((label == 1 and self.pools.get((source, "video", target))) or self.pools.get((source, group, 1 - label))
+                or self.pools.get((source, 1 - label)))
+        if not pool:
+            raise UserError(f"pairs: source {source!r} has no {LABELS[1 - label]} face to pair with")
+        return pool[int(rng.integers(len(pool)))]
 
 
 # --- augmentation: what users' files go through (pure functions on RGB uint8 arrays) ---
@@ -180,7 +217,8 @@ class FaceDataset:
     """A torch-compatible dataset of face crops -> (tensor, label, index).
 
     With ``self_blend`` > 0 (training only), a real crop that has landmarks is
-    turned, with that probability, into a self-blended pseudo-fake labelled fake.
+    turned, with that probability, into a self-blended pseudo-fake labelled fake;
+    index ``i + len(samples)`` is always sample i's self-blended twin.
     With ``boundary_size`` > 0 (training only) an item also has its blending
     boundary map (1, size, size): the blend's for a pseudo-fake, zeros for a
     real face, ``boundary.UNKNOWN`` for a real fake (see ``flashivy.boundary``).
@@ -196,10 +234,15 @@ class FaceDataset:
     def __len__(self) -> int:
         return len(self.samples)
 
+    def blendable(self) -> list[bool]:
+        """Per sample: a real face with landmarks, which can become a self-blended pseudo-fake."""
+        return [s.label == 0 and str(Path(s.path).resolve()) in self.landmarks for s in self.samples]
+
     def __getitem__(self, i: int):
         import cv2
 
-        s = self.samples[i]
+        twin = i >= len(self.samples)  # the self-blended twin of a real face (paired batches, see ``Partners``)
+        s = self.samples[i - len(self.samples) if twin else i]
         img = cv2.imread(str(s.path), cv2.IMREAD_COLOR)
         if img is None:
             raise UserError(f"{s.path}: cannot read the face crop")
@@ -207,7 +250,7 @@ class FaceDataset:
         label, mask = float(s.label), None
         # Seeded per (epoch, item) so that runs are reproducible whatever the worker layout.
         rng = np.random.default_rng((self.seed, self.epoch, i))
-        if self.train and self.self_blend and s.label == 0 and rng.random() < self.self_blend:
+        if twin or self.train and self.self_blend and s.label == 0 and rng.random() < self.self_blend:
             points = self.landmarks.get(str(Path(s.path).resolve()))
             if points is not None:
                 from .blend import self_blend

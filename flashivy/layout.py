@@ -49,6 +49,13 @@ def _ffpp_ids(stem: str) -> list[str]:
     return ids if all(i.isdigit() for i in ids) else []
 
 
+def target_video(stem: str) -> str:
+    """The video a manipulated one was made from: FF++'s target id (``"033_097"`` -> ``"033"``, the
+    video whose frames were altered); any other stem is its own."""
+    ids = _ffpp_ids(stem)
+    return ids[0] if ids else stem
+
+
 def group_ids(stems: list[str]) -> dict[str, str]:
     """Map each stem to its split group.
 

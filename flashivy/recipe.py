@@ -83,6 +83,9 @@ class TrainConfig:
     record_seen: bool = False  # write seen.json: the sample indices each rank trained on (audits, tests)
     self_blend: float = 0.0  # chance a real training crop becomes a self-blended pseudo-fake (needs landmarks)
     reals_only: bool = False  # train on real crops (+ pseudo-fakes) only; val and test keep the real fakes
+    # draw batches in pairs: a real face with its self-blended twin, a fake with a real face of its own video
+    # (see data.Partners; needs landmarks, and self_blend 0)
+    pairs: bool = False
     # Face X-ray style second target: the weight of the blending-boundary loss of self-blended faces, and the
     # layer whose output map predicts it (a training-only head; the saved model is the classifier alone)
     boundary_weight: float = 0.0

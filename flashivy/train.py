@@ -32,6 +32,7 @@ from .crops import crop_framing
 from .data import (
     LABELS,
     FaceDataset,
+    Partners,
     Sample,
     balanced_weights,
     describe,
@@ -158,12 +159,18 @@ def _param_groups(model: nn.Module, cfg: TrainConfig):
 
 class ShardedWeightedSampler(torch.utils.data.Sampler):
     """The epoch's balanced draw (identical on every rank, seeded by epoch); each rank takes its
-    slice of every global batch, so the ranks' data are disjoint and together equal one process's."""
+    slice of every global batch, so the ranks' data are disjoint and together equal one process's.
 
-    def __init__(self, weights: torch.Tensor, batches: int, batch_size: int, world: distributed.World, seed: int):
-        if batch_size % world.size:
-            raise UserError(f"batch size {batch_size} does not split over {world.size} processes")
+    With ``partners`` the draw is half the batch, each face followed by its partner (``data.Partners``),
+    and a pair never straddles two ranks."""
+
+    def __init__(self, weights: torch.Tensor, batches: int, batch_size: int, world: distributed.World, seed: int,
+                 partners: Partners | None = None):
+        if batch_size % (world.size * (2 if partners else 1)):
+            raise UserError(f"batch size {batch_size} does not split over {world.size} processes"
+                            + (" in pairs" if partners else ""))
         self.weights, self.batches, self.batch_size, self.world, self.seed = weights, batches, batch_size, world, seed
+        self.partners = partners
         self.per_rank = batch_size // world.size
         self.epoch = 0
 
@@ -171,8 +178,13 @@ class ShardedWeightedSampler(torch.utils.data.Sampler):
         return self.batches * self.per_rank
 
     def __iter__(self):
-        draw = torch.multinomial(self.weights, self.batches * self.batch_size, True,
-                                 generator=torch.Generator().manual_seed(self.seed * 1000 + self.epoch))
+        seed = self.seed * 1000 + self.epoch
+        pairs = 2 if self.partners else 1
+        draw = torch.multinomial(self.weights, self.batches * self.batch_size // pairs, True,
+                                 generator=torch.Generator().manual_seed(seed))
+        if self.partners:
+            rng = np.random.default_rng(seed)
+            draw = torch.tensor([j for i in draw.tolist() for j in (i, self.partners(i, rng))])
         start = self.world.rank * self.per_rank
         return iter(draw.view(self.batches, self.batch_size)[:, start:start + self.per_rank].reshape(-1).tolist())
 
@@ -282,8 +294,10 @@ def _check(cfg: TrainConfig) -> None:
         raise UserError("epochs and batch size must be at least 1, and samples per epoch at least one batch")
     if unknown := sorted(set(cfg.real_sources) - set(cfg.sources)):
         raise UserError(f"real_sources names no source of the recipe: {', '.join(unknown)}")
-    if cfg.boundary_weight and not cfg.self_blend:
-        raise UserError("boundary_weight needs self_blend: only self-blended faces have a known boundary")
+    if cfg.boundary_weight and not (cfg.self_blend or cfg.pairs):
+        raise UserError("boundary_weight needs self_blend or pairs: only self-blended faces have a known boundary")
+    if cfg.pairs and cfg.self_blend:
+        raise UserError("pairs gives every real face a self-blended twin: set self_blend to 0 with it")
 
 
 def _start(cfg: TrainConfig) -> tuple[torch.device, distributed.World]:
@@ -416,14 +430,15 @@ def train(cfg: TrainConfig) -> dict:
     # what trains: the classifier, or with a boundary target the classifier plus its training-only head
     trainee = BoundaryNet(model, cfg.boundary_layer).to(device) if cfg.boundary_weight else model
     train_ds = FaceDataset(data.train, spec.input_size, spec.mean, spec.std, train=True, seed=cfg.seed,
-                           self_blend=cfg.self_blend, landmarks=_landmarks(cfg) if cfg.self_blend else {},
+                           self_blend=cfg.self_blend, landmarks=_landmarks(cfg) if cfg.self_blend or cfg.pairs else {},
                            boundary_size=map_size(model, cfg.boundary_layer, spec.input_size)
                            if cfg.boundary_weight else 0)
     optimizer = torch.optim.AdamW(_param_groups(trainee, cfg), weight_decay=cfg.weight_decay)
     steps_per_epoch = cfg.samples_per_epoch // cfg.batch_size
     schedule = _schedule(optimizer, cfg, steps_per_epoch)
     sampler = ShardedWeightedSampler(torch.as_tensor(balanced_weights(data.train), dtype=torch.double),
-                                     steps_per_epoch, cfg.batch_size, world, cfg.seed)
+                                     steps_per_epoch, cfg.batch_size, world, cfg.seed,
+                                     Partners(data.train, train_ds.blendable()) if cfg.pairs else None)
     state_path, best_path = out / "last.pt", out / "best.safetensors"
     start_epoch, best, stale, log_rows = _resume(state_path, trainee, optimizer, schedule, device)
     if main and start_epoch:
@@ -528,7 +543,8 @@ def _landmarks(cfg: TrainConfig) -> dict[str, np.ndarray]:
             root = Path(path) if Path(path).is_dir() else Path(path).parent
             found.update(load_landmarks(root))
     if not found:
-        raise UserError(f"self_blend needs landmarks: run `flashivy blend CROPS --landmarks` (writes {LANDMARKS_FILE})")
+        raise UserError("self_blend and pairs need landmarks: run `flashivy blend CROPS --landmarks` "
+                        f"(writes {LANDMARKS_FILE})")
     return found
 
 
