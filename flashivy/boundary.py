@@ -18,6 +18,7 @@ from torch import nn
 from .errors import UserError
 
 UNKNOWN = -1.0  # target value of a face whose boundary is not known (a real fake)
+PRIOR_LOGIT = -2.944  # log(0.05 / 0.95)
 
 
 def boundary_map(mask: np.ndarray, size: int) -> np.ndarray:
@@ -41,6 +42,9 @@ class BoundaryNet(nn.Module):
             raise UserError(f"boundary_layer {layer!r} is not a layer of the model") from None
         channels = _out_channels(model, target)
         self.head = nn.Conv2d(channels, 1, kernel_size=1)
+        # Most of a map is no boundary: start the head at that prior (p = 0.05), or a fresh bias spends the
+        # run's first thousands of steps learning it, and its gradient pulls the backbone meanwhile.
+        nn.init.constant_(self.head.bias, PRIOR_LOGIT)
         self._features: torch.Tensor | None = None
         target.register_forward_hook(self._keep)
 

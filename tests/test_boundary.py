@@ -82,6 +82,7 @@ def test_boundary_head_learns_and_is_not_part_of_the_model():
     target = torch.zeros(6, 1, 28, 28)
     target[:3, :, 8:20, 8:20] = 0.8
     target[5] = UNKNOWN
+    assert torch.sigmoid(net(x)[1]).mean().item() < 0.1  # the head starts at the prior: little of a map is boundary
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     losses = []
     for _ in range(25):
