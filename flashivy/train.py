@@ -375,12 +375,11 @@ def _train_epoch(net, bar, optimizer, schedule, device, amp: bool, seen: list[in
         fakes, count = fakes + float(y.sum()), count + len(y)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             out = net(x)
+            logits, drawn = out if boundary_weight else (out, None)
+            loss = loss_fn(logits.float().squeeze(1), y)
             if boundary_weight:
-                out, drawn = out
                 extra = boundary_loss(drawn.float(), boundary[0].to(device, non_blocking=True))
                 boundary_losses.append(extra.item())
-            loss = loss_fn(out.float().squeeze(1), y)
-            if boundary_weight:
                 loss = loss + boundary_weight * extra
         optimiser_step(loss, optimizer, schedule, losses, bar)
     done = {"loss": float(np.mean(losses)), "fakes": fakes, "count": count}
