@@ -147,19 +147,21 @@ class Partners:
 
         self.n, self.blendable = len(samples), blendable
         self.keys = [(s.source, s.group, s.label, target_video(bare_video(s))) for s in samples]
-        self.pools: dict[tuple, list[int]] = {}
+        self.reals_of_video: dict[tuple[str, str], list[int]] = {}
+        self.by_group: dict[tuple[str, str, int], list[int]] = {}
+        self.by_source: dict[tuple[str, int], list[int]] = {}
         for i, (source, group, label, _) in enumerate(self.keys):
             if label == 0:
-                self.pools.setdefault((source, "video", bare_video(samples[i])), []).append(i)
-            self.pools.setdefault((source, group, label), []).append(i)
-            self.pools.setdefault((source, label), []).append(i)
+                self.reals_of_video.setdefault((source, bare_video(samples[i])), []).append(i)
+            self.by_group.setdefault((source, group, label), []).append(i)
+            self.by_source.setdefault((source, label), []).append(i)
 
     def __call__(self, i: int, rng: np.random.Generator) -> int:
         source, group, label, target = self.keys[i]
         if label == 0 and self.blendable[i]:
             return i + self.n
-        pool = ((label == 1 and self.pools.get((source, "video", target))) or self.pools.get((source, group, 1 - label))
-                or self.pools.get((source, 1 - label)))
+        pool = ((label == 1 and self.reals_of_video.get((source, target)))
+                or self.by_group.get((source, group, 1 - label)) or self.by_source.get((source, 1 - label)))
         if not pool:
             raise UserError(f"pairs: source {source!r} has no {LABELS[1 - label]} face to pair with")
         return pool[int(rng.integers(len(pool)))]
@@ -250,7 +252,7 @@ class FaceDataset:
         label, mask = float(s.label), None
         # Seeded per (epoch, item) so that runs are reproducible whatever the worker layout.
         rng = np.random.default_rng((self.seed, self.epoch, i))
-        if twin or self.train and self.self_blend and s.label == 0 and rng.random() < self.self_blend:
+        if twin or (self.train and self.self_blend and s.label == 0 and rng.random() < self.self_blend):
             points = self.landmarks.get(str(Path(s.path).resolve()))
             if points is not None:
                 from .blend import self_blend
