@@ -48,8 +48,8 @@ class BoundaryNet(nn.Module):
         self._features: torch.Tensor | None = None
         target.register_forward_hook(self._keep)
 
-    def _keep(self, module, _inputs, output) -> None:
-        if module.training:  # validation runs the bare model: nothing to keep then
+    def _keep(self, _module, _inputs, output) -> None:
+        if torch.is_grad_enabled():  # a training step; validation scores the bare model without gradients
             self._features = output
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
