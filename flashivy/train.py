@@ -418,26 +418,19 @@ def train(cfg: TrainConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     data = run_data(cfg)
     if main:
-        write_text_atomic(out / "splits.json", json.dumps({name: sorted({f"{s.source}:{s.group}" for s in part})
-                                                           for name, part in (("train", data.train), ("val", data.val),
-                                                                              ("test", data.test))}))
+        _write_splits(out / "splits.json", data)
         print(json.dumps(data.summary), file=sys.stderr)
     spec = model_spec(cfg.model)
     model = initial_model(cfg)
     frozen_norms = freeze(model, cfg.freeze)
     model = model.to(device).to(memory_format=torch.channels_last)
-    # what trains: the classifier, or with a boundary target the classifier plus its training-only head
-    trainee = BoundaryNet(model, cfg.boundary_layer).to(device) if cfg.boundary_weight else model
-    train_ds = FaceDataset(data.train, spec.input_size, spec.mean, spec.std, train=True, seed=cfg.seed,
-                           self_blend=cfg.self_blend, landmarks=_landmarks(cfg) if cfg.self_blend or cfg.pairs else {},
-                           boundary_size=map_size(model, cfg.boundary_layer, spec.input_size)
-                           if cfg.boundary_weight else 0)
+    trainee = BoundaryNet(model, cfg.boundary_layer).to(device) if cfg.boundary_weight else model  # + boundary head
+    train_ds = _train_dataset(cfg, model, data)
     optimizer = torch.optim.AdamW(_param_groups(trainee, cfg), weight_decay=cfg.weight_decay)
     steps_per_epoch = cfg.samples_per_epoch // cfg.batch_size
     schedule = _schedule(optimizer, cfg, steps_per_epoch)
     sampler = ShardedWeightedSampler(torch.as_tensor(balanced_weights(data.train), dtype=torch.double),
-                                     steps_per_epoch, cfg.batch_size, world, cfg.seed,
-                                     Partners(data.train, train_ds.blendable()) if cfg.pairs else None)
+                                     steps_per_epoch, cfg.batch_size, world, cfg.seed, _partners(cfg, train_ds))
     state_path, best_path = out / "last.pt", out / "best.safetensors"
     start_epoch, best, stale, log_rows = _resume(state_path, trainee, optimizer, schedule, device)
     if main and start_epoch:
@@ -497,6 +490,24 @@ def train(cfg: TrainConfig) -> dict:
         return report
     finally:
         distributed.shutdown()
+
+
+def _write_splits(path: Path, data: RunData) -> None:
+    """Which groups each split holds (``"source:group"``): what later runs keep apart and evaluations exclude."""
+    parts = (("train", data.train), ("val", data.val), ("test", data.test))
+    write_text_atomic(path, json.dumps({name: sorted({f"{s.source}:{s.group}" for s in part}) for name, part in parts}))
+
+
+def _train_dataset(cfg: TrainConfig, model: nn.Module, data: RunData) -> FaceDataset:
+    """The training faces, self-blended and with boundary maps as the recipe asks."""
+    spec = model_spec(cfg.model)
+    return FaceDataset(data.train, spec.input_size, spec.mean, spec.std, train=True, seed=cfg.seed,
+                       self_blend=cfg.self_blend, landmarks=_landmarks(cfg) if cfg.self_blend or cfg.pairs else {},
+                       boundary_size=map_size(model, cfg.boundary_layer, spec.input_size) if cfg.boundary_weight else 0)
+
+
+def _partners(cfg: TrainConfig, train_ds: FaceDataset) -> Partners | None:
+    return Partners(train_ds.samples, train_ds.blendable()) if cfg.pairs else None
 
 
 def _score_starting_point(model, data: RunData, cfg: TrainConfig, device, amp: bool, world, log_rows: list[dict],
