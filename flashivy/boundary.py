@@ -33,14 +33,14 @@ def boundary_map(mask: np.ndarray, size: int) -> np.ndarray:
 class BoundaryNet(nn.Module):
     """The classifier plus a boundary head on ``layer``'s output: ``forward`` gives (logits, boundary logits)."""
 
-    def __init__(self, model: nn.Module, layer: str):
+    def __init__(self, model: nn.Module, layer: str, input_size: int):
         super().__init__()
         self.model = model
         try:
             target = model.get_submodule(layer)
         except AttributeError:
             raise UserError(f"boundary_layer {layer!r} is not a layer of the model") from None
-        channels = _out_channels(model, target)
+        _, channels, self.map_size, _ = _output_shape(model, target, input_size)  # the side of the target maps
         self.head = nn.Conv2d(channels, 1, kernel_size=1)
         # Most of a map is no boundary: start the head at that prior (p = 0.05), or a fresh bias spends the
         # run's first thousands of steps learning it, and its gradient pulls the backbone meanwhile.
@@ -59,17 +59,8 @@ class BoundaryNet(nn.Module):
 
 
 @torch.no_grad()
-def _out_channels(model: nn.Module, layer: nn.Module) -> int:
-    return _probe(model, layer, 64)[1]
-
-
-@torch.no_grad()
-def map_size(model: nn.Module, layer: str, input_size: int) -> int:
-    """Side of ``layer``'s output map for a square input of ``input_size`` pixels."""
-    return _probe(model, model.get_submodule(layer), input_size)[2]
-
-
-def _probe(model: nn.Module, layer: nn.Module, input_size: int) -> tuple[int, ...]:
+def _output_shape(model: nn.Module, layer: nn.Module, input_size: int) -> tuple[int, ...]:
+    """Shape of ``layer``'s output for one square input of ``input_size`` pixels."""
     shapes = []
     handle = layer.register_forward_hook(lambda _m, _i, out: shapes.append(tuple(out.shape)))
     was_training = model.training

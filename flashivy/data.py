@@ -145,16 +145,17 @@ class Partners:
     def __init__(self, samples: list[Sample], blendable: list[bool]):
         from .layout import target_video
 
-        self.n, self.blendable = len(samples), blendable
-        self.keys = [(s.source, s.group, s.label, target_video(bare_video(s))) for s in samples]
+        self.n, self.blendable, self.keys = len(samples), blendable, []
         self.reals_of_video: dict[tuple[str, str], list[int]] = {}
         self.by_group: dict[tuple[str, str, int], list[int]] = {}
         self.by_source: dict[tuple[str, int], list[int]] = {}
-        for i, (source, group, label, _) in enumerate(self.keys):
-            if label == 0:
-                self.reals_of_video.setdefault((source, bare_video(samples[i])), []).append(i)
-            self.by_group.setdefault((source, group, label), []).append(i)
-            self.by_source.setdefault((source, label), []).append(i)
+        for i, s in enumerate(samples):
+            video = bare_video(s)
+            self.keys.append((s.source, s.group, s.label, target_video(video)))
+            if s.label == 0:
+                self.reals_of_video.setdefault((s.source, video), []).append(i)
+            self.by_group.setdefault((s.source, s.group, s.label), []).append(i)
+            self.by_source.setdefault((s.source, s.label), []).append(i)
 
     def __call__(self, i: int, rng: np.random.Generator) -> int:
         source, group, label, target = self.keys[i]
@@ -236,9 +237,12 @@ class FaceDataset:
     def __len__(self) -> int:
         return len(self.samples)
 
+    def _points(self, s: Sample) -> np.ndarray | None:
+        return self.landmarks.get(str(Path(s.path).resolve()))
+
     def blendable(self) -> list[bool]:
         """Per sample: a real face with landmarks, which can become a self-blended pseudo-fake."""
-        return [s.label == 0 and str(Path(s.path).resolve()) in self.landmarks for s in self.samples]
+        return [s.label == 0 and self._points(s) is not None for s in self.samples]
 
     def __getitem__(self, i: int):
         import cv2
@@ -253,7 +257,7 @@ class FaceDataset:
         # Seeded per (epoch, item) so that runs are reproducible whatever the worker layout.
         rng = np.random.default_rng((self.seed, self.epoch, i))
         if twin or (self.train and self.self_blend and s.label == 0 and rng.random() < self.self_blend):
-            points = self.landmarks.get(str(Path(s.path).resolve()))
+            points = self._points(s)
             if points is not None:
                 from .blend import self_blend
 

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from . import distributed
 from .atomic import atomic_path, write_text_atomic
-from .boundary import BoundaryNet, boundary_loss, map_size
+from .boundary import BoundaryNet, boundary_loss
 from .checkpoint import save_checkpoint, sha256
 from .crops import crop_framing
 from .data import (
@@ -424,8 +424,8 @@ def train(cfg: TrainConfig) -> dict:
     model = initial_model(cfg)
     frozen_norms = freeze(model, cfg.freeze)
     model = model.to(device).to(memory_format=torch.channels_last)
-    trainee = BoundaryNet(model, cfg.boundary_layer).to(device) if cfg.boundary_weight else model  # + boundary head
-    train_ds = _train_dataset(cfg, model, data)
+    trainee = BoundaryNet(model, cfg.boundary_layer, spec.input_size).to(device) if cfg.boundary_weight else model
+    train_ds = _train_dataset(cfg, data, trainee.map_size if cfg.boundary_weight else 0)
     optimizer = torch.optim.AdamW(_param_groups(trainee, cfg), weight_decay=cfg.weight_decay)
     steps_per_epoch = cfg.samples_per_epoch // cfg.batch_size
     schedule = _schedule(optimizer, cfg, steps_per_epoch)
@@ -498,12 +498,12 @@ def _write_splits(path: Path, data: RunData) -> None:
     write_text_atomic(path, json.dumps({name: sorted({f"{s.source}:{s.group}" for s in part}) for name, part in parts}))
 
 
-def _train_dataset(cfg: TrainConfig, model: nn.Module, data: RunData) -> FaceDataset:
-    """The training faces, self-blended and with boundary maps as the recipe asks."""
+def _train_dataset(cfg: TrainConfig, data: RunData, boundary_size: int) -> FaceDataset:
+    """The training faces, self-blended and with boundary maps of that side as the recipe asks."""
     spec = model_spec(cfg.model)
     return FaceDataset(data.train, spec.input_size, spec.mean, spec.std, train=True, seed=cfg.seed,
                        self_blend=cfg.self_blend, landmarks=_landmarks(cfg) if cfg.self_blend or cfg.pairs else {},
-                       boundary_size=map_size(model, cfg.boundary_layer, spec.input_size) if cfg.boundary_weight else 0)
+                       boundary_size=boundary_size)
 
 
 def _partners(cfg: TrainConfig, train_ds: FaceDataset) -> Partners | None:

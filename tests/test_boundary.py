@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from flashivy.blend import Landmarker, load_landmarks, self_blend
-from flashivy.boundary import UNKNOWN, BoundaryNet, boundary_loss, boundary_map, map_size
+from flashivy.boundary import UNKNOWN, BoundaryNet, boundary_loss, boundary_map
 from flashivy.checkpoint import load_checkpoint
 from flashivy.cli import main
 from flashivy.data import FaceDataset, augment, load_source
@@ -76,8 +76,8 @@ def test_dataset_gives_each_face_its_boundary(tmp_path, face_crop):
 def test_boundary_head_learns_and_is_not_part_of_the_model():
     torch.manual_seed(0)
     model = create_model("baseline")
-    net = BoundaryNet(model, LAYER).train()
-    assert map_size(model, LAYER, 224) == 28
+    net = BoundaryNet(model, LAYER, 224).train()
+    assert net.map_size == 28
     x = torch.randn(6, 3, 224, 224)
     target = torch.zeros(6, 1, 28, 28)
     target[:3, :, 8:20, 8:20] = 0.8
@@ -96,7 +96,7 @@ def test_boundary_head_learns_and_is_not_part_of_the_model():
     assert losses[-1] < 0.5 * losses[0]
     assert set(model.state_dict()) == set(create_model("baseline").state_dict())
     with pytest.raises(UserError, match="not a layer"):
-        BoundaryNet(model, "blocks.4")
+        BoundaryNet(model, "blocks.4", 224)
 
 
 def test_training_with_a_boundary_target_saves_the_plain_model_and_resumes(tmp_path, face_crop, capsys):
