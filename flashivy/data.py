@@ -136,33 +136,36 @@ def balanced_weights(samples: list[Sample]) -> np.ndarray:
 class Partners:
     """Who goes with whom in a paired batch (samples drawn two by two, a real face beside a fake one).
 
-    A real face's partner is its own self-blended twin (index ``i + len(samples)`` of ``FaceDataset``) when it
-    has landmarks, else a fake of its group; a fake face's partner is a real face of the video it was made
-    from (``layout.target_video``), else of its group, else of its source. Pairing leaves the model nothing
-    but the manipulation to tell the two apart: not the person, the scene or the camera.
+    A real face's partner is its own self-blended twin (index ``i + len(samples)`` of ``FaceDataset``): always
+    at ``twin_share`` 1, else in that share of draws and otherwise a fake made from its video (else from its
+    group); with no landmarks, always such a fake (else any of its source). A fake face's partner is a real
+    face of the video it was made from (``layout.target_video``), else of its group, else of its source.
+    Pairing leaves the model nothing but the manipulation to tell the two apart: not the person, the scene
+    or the camera.
     """
 
-    def __init__(self, samples: list[Sample], blendable: list[bool]):
+    def __init__(self, samples: list[Sample], blendable: list[bool], twin_share: float = 1.0):
         from .layout import target_video
 
-        self.n, self.blendable, self.keys = len(samples), blendable, []
-        self.reals_of_video: dict[tuple[str, str], list[int]] = {}
+        self.n, self.blendable, self.twin_share, self.keys = len(samples), blendable, twin_share, []
+        self.of_video: dict[tuple[str, str, int], list[int]] = {}  # (source, video made from, label)
         self.by_group: dict[tuple[str, str, int], list[int]] = {}
         self.by_source: dict[tuple[str, int], list[int]] = {}
         for i, s in enumerate(samples):
-            video = bare_video(s)
-            self.keys.append((s.source, s.group, s.label, target_video(video)))
-            if s.label == 0:
-                self.reals_of_video.setdefault((s.source, video), []).append(i)
+            video = target_video(bare_video(s))  # a real video's is its own name
+            self.keys.append((s.source, s.group, s.label, video))
+            self.of_video.setdefault((s.source, video, s.label), []).append(i)
             self.by_group.setdefault((s.source, s.group, s.label), []).append(i)
             self.by_source.setdefault((s.source, s.label), []).append(i)
 
     def __call__(self, i: int, rng: np.random.Generator) -> int:
-        source, group, label, target = self.keys[i]
-        if label == 0 and self.blendable[i]:
+        source, group, label, video = self.keys[i]
+        own = self.of_video.get((source, video, 1 - label)) or self.by_group.get((source, group, 1 - label))
+        # the twin draw only when it can go either way, so that twin_share 1 draws as it always did
+        if label == 0 and self.blendable[i] and (
+                self.twin_share >= 1 or not own or rng.random() < self.twin_share):
             return i + self.n
-        pool = ((label == 1 and self.reals_of_video.get((source, target)))
-                or self.by_group.get((source, group, 1 - label)) or self.by_source.get((source, 1 - label)))
+        pool = own or self.by_source.get((source, 1 - label))
         if not pool:
             raise UserError(f"pairs: source {source!r} has no {LABELS[1 - label]} face to pair with")
         return pool[int(rng.integers(len(pool)))]

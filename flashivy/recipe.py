@@ -86,6 +86,9 @@ class TrainConfig:
     # draw batches in pairs: a real face with its self-blended twin, a fake with a real face of its own video
     # (see data.Partners; needs landmarks, and self_blend 0)
     pairs: bool = False
+    # in pairs, the share of real faces paired with their self-blended twin; the others go with a fake made
+    # from their video (more real fakes per batch: at 1, a quarter of every batch is real fakes, at 0.5 3/8)
+    pair_twin_share: float = 1.0
     # Face X-ray style second target: the weight of the blending-boundary loss of self-blended faces, and the
     # layer whose output map predicts it (a training-only head; the saved model is the classifier alone)
     boundary_weight: float = 0.0

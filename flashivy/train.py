@@ -298,6 +298,8 @@ def _check(cfg: TrainConfig) -> None:
         raise UserError("boundary_weight needs self_blend or pairs: only self-blended faces have a known boundary")
     if cfg.pairs and cfg.self_blend:
         raise UserError("pairs gives every real face a self-blended twin: set self_blend to 0 with it")
+    if not 0 <= cfg.pair_twin_share <= 1 or (cfg.pair_twin_share < 1 and not cfg.pairs):
+        raise UserError("pair_twin_share is a share between 0 and 1, and only for a recipe with pairs")
 
 
 def _start(cfg: TrainConfig) -> tuple[torch.device, distributed.World]:
@@ -507,7 +509,7 @@ def _train_dataset(cfg: TrainConfig, data: RunData, boundary_size: int) -> FaceD
 
 
 def _partners(cfg: TrainConfig, train_ds: FaceDataset) -> Partners | None:
-    return Partners(train_ds.samples, train_ds.blendable()) if cfg.pairs else None
+    return Partners(train_ds.samples, train_ds.blendable(), cfg.pair_twin_share) if cfg.pairs else None
 
 
 def _score_starting_point(model, data: RunData, cfg: TrainConfig, device, amp: bool, world, log_rows: list[dict],

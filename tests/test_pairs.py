@@ -29,12 +29,24 @@ def test_partners_pair_each_face_with_its_own_video():
     partners, rng = Partners(samples, [True, False, False, False, False, False, False]), np.random.default_rng(0)
     for _ in range(20):
         assert partners(0, rng) == len(samples)  # a real face with landmarks: its own self-blended twin
-        assert partners(1, rng) in (2, 3)  # without landmarks: a fake of its group
+        assert partners(1, rng) == 3  # without landmarks: the fake made from its video (097_033 altered 097)
         assert partners(2, rng) == 0  # Deepfakes 033_097 altered 033's frames
         assert partners(3, rng) == 1
         assert partners(4, rng) == 6  # a DFDC fake: a real face of its source video
     with pytest.raises(UserError, match="no real face"):
         Partners(samples[2:4], [False, False])(0, rng)
+
+
+def test_twin_share_pairs_some_reals_with_fakes_made_from_them():
+    samples = [_ffpp("033", 0), _ffpp("Deepfakes_033_097", 1, "Deepfakes"),
+               Sample(path="a.jpg", label=1, video="fakeclip", group="srcclip", source="dfdc"),
+               Sample(path="b.jpg", label=0, video="srcclip", group="srcclip", source="dfdc"),
+               Sample(path="c.jpg", label=0, video="lonely", group="lonely", source="dfdc")]
+    partners, rng = Partners(samples, [True, False, False, True, True], twin_share=0.25), np.random.default_rng(0)
+    drawn = {i: [partners(i, rng) for _ in range(400)] for i in (0, 3, 4)}
+    assert set(drawn[0]) == {1, 5} and 0.18 < np.mean(np.array(drawn[0]) == 5) < 0.32  # twin or the 033 swap
+    assert set(drawn[3]) == {2, 8}  # a DFDC real: its twin or a fake of its source video
+    assert set(drawn[4]) == {9}  # no fake was made from it: always its twin
 
 
 def test_paired_draw_keeps_each_pair_on_one_rank():
@@ -76,3 +88,7 @@ def test_training_in_pairs(tmp_path, face_crop, capsys):
     path.write_text(json.dumps({**recipe, "self_blend": 0.3, "out": str(tmp_path / "bad")}))
     assert main(["train", "--config", str(path)]) != 0
     assert "set self_blend to 0" in capsys.readouterr().err.strip().splitlines()[-1]
+    path.write_text(json.dumps({**recipe, "pairs": False, "boundary_weight": 0, "pair_twin_share": 0.5,
+                                "out": str(tmp_path / "bad")}))
+    assert main(["train", "--config", str(path)]) != 0
+    assert "only for a recipe with pairs" in capsys.readouterr().err.strip().splitlines()[-1]
