@@ -157,10 +157,13 @@ class Partners:
             self.of_video.setdefault((s.source, video, s.label), []).append(i)
             self.by_group.setdefault((s.source, s.group, s.label), []).append(i)
             self.by_source.setdefault((s.source, s.label), []).append(i)
+        # each face's own partners of the other label: of the video it was made from (or made from it), else its group
+        self.own = [self.of_video.get((source, video, 1 - label)) or self.by_group.get((source, group, 1 - label))
+                    for source, group, label, video in self.keys]
 
     def __call__(self, i: int, rng: np.random.Generator) -> int:
-        source, group, label, video = self.keys[i]
-        own = self.of_video.get((source, video, 1 - label)) or self.by_group.get((source, group, 1 - label))
+        source, _, label, _ = self.keys[i]
+        own = self.own[i]
         # the twin draw only when it can go either way, so that twin_share 1 draws as it always did
         if label == 0 and self.blendable[i] and (
                 self.twin_share >= 1 or not own or rng.random() < self.twin_share):

@@ -427,7 +427,7 @@ def train(cfg: TrainConfig) -> dict:
     frozen_norms = freeze(model, cfg.freeze)
     model = model.to(device).to(memory_format=torch.channels_last)
     trainee = BoundaryNet(model, cfg.boundary_layer, spec.input_size).to(device) if cfg.boundary_weight else model
-    train_ds = _train_dataset(cfg, data, trainee.map_size if cfg.boundary_weight else 0)
+    train_ds = _train_dataset(cfg, data, spec, trainee.map_size if cfg.boundary_weight else 0)
     optimizer = torch.optim.AdamW(_param_groups(trainee, cfg), weight_decay=cfg.weight_decay)
     steps_per_epoch = cfg.samples_per_epoch // cfg.batch_size
     schedule = _schedule(optimizer, cfg, steps_per_epoch)
@@ -500,9 +500,8 @@ def _write_splits(path: Path, data: RunData) -> None:
     write_text_atomic(path, json.dumps({name: sorted({f"{s.source}:{s.group}" for s in part}) for name, part in parts}))
 
 
-def _train_dataset(cfg: TrainConfig, data: RunData, boundary_size: int) -> FaceDataset:
+def _train_dataset(cfg: TrainConfig, data: RunData, spec, boundary_size: int) -> FaceDataset:
     """The training faces, self-blended and with boundary maps of that side as the recipe asks."""
-    spec = model_spec(cfg.model)
     return FaceDataset(data.train, spec.input_size, spec.mean, spec.std, train=True, seed=cfg.seed,
                        self_blend=cfg.self_blend, landmarks=_landmarks(cfg) if cfg.self_blend or cfg.pairs else {},
                        boundary_size=boundary_size)
