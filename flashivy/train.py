@@ -50,7 +50,7 @@ from .metrics import (
     fit_calibration,
     plot_roc,
 )
-from .models import create_model, model_spec
+from .models import ModelSpec, create_model, model_spec
 from .reading import tested_on_rows
 from .recipe import TrainConfig
 from .sheets import save_figure
@@ -500,7 +500,7 @@ def _write_splits(path: Path, data: RunData) -> None:
     write_text_atomic(path, json.dumps({name: sorted({f"{s.source}:{s.group}" for s in part}) for name, part in parts}))
 
 
-def _train_dataset(cfg: TrainConfig, data: RunData, spec, boundary_size: int) -> FaceDataset:
+def _train_dataset(cfg: TrainConfig, data: RunData, spec: ModelSpec, boundary_size: int) -> FaceDataset:
     """The training faces, self-blended and with boundary maps of that side as the recipe asks."""
     return FaceDataset(data.train, spec.input_size, spec.mean, spec.std, train=True, seed=cfg.seed,
                        self_blend=cfg.self_blend, landmarks=_landmarks(cfg) if cfg.self_blend or cfg.pairs else {},
