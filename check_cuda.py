@@ -1,5 +1,5 @@
 """v1 command, kept verbatim: `python check_cuda.py ...` is `flashivy check-cuda ...`."""
-from flashivy.cli import run
+from flashivy.app.cli import run
 
 if __name__ == "__main__":
     run("check-cuda")

@@ -1,5 +1,5 @@
 """v1 command, kept verbatim: `python extract_frames.py ...` is `flashivy frames ...`."""
-from flashivy.cli import run
+from flashivy.app.cli import run
 
 if __name__ == "__main__":
     run("frames")

@@ -1,5 +1,5 @@
 """v1 command, kept verbatim: `python faceforensics_download_v4.py ...` is `flashivy download ...`."""
-from flashivy.cli import run
+from flashivy.app.cli import run
 
 if __name__ == "__main__":
     run("download")

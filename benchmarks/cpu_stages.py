@@ -29,10 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare", type=Path, metavar="CHECKPOINT")
     args = parser.parse_args(argv)
 
-    from flashivy.detector import Detector
-    from flashivy.faces import crop_face
-    from flashivy.layout import find_videos
-    from flashivy.video import sample_frames
+    from flashivy.inference.detector import Detector
+    from flashivy.faces.detectors import crop_face
+    from flashivy.media.layout import find_videos
+    from flashivy.media.video import sample_frames
 
     detector = Detector.from_checkpoint(device="cpu")
     other = Detector.from_checkpoint(args.compare, device="cpu") if args.compare else None

@@ -49,8 +49,8 @@ class Clock:
 
 
 def videos_to_time(root: Path | None, limit: int | None, scratch: Path) -> tuple[list[Path], str]:
-    from flashivy.demo import sample_video
-    from flashivy.layout import find_videos
+    from flashivy.app.demo import sample_video
+    from flashivy.media.layout import find_videos
 
     if root is not None and root.exists():
         videos = [item.path for item in find_videos(root)]
@@ -62,7 +62,7 @@ def videos_to_time(root: Path | None, limit: int | None, scratch: Path) -> tuple
 
 
 def decode_only(path: Path, num_frames: int) -> tuple[float, list[np.ndarray]]:
-    from flashivy.video import sample_frames
+    from flashivy.media.video import sample_frames
 
     start = time.perf_counter()
     _, frames = sample_frames(path, num_frames)
@@ -72,8 +72,8 @@ def decode_only(path: Path, num_frames: int) -> tuple[float, list[np.ndarray]]:
 
 def ours_staged(detector, path: Path, num_frames: int) -> dict:
     """Our stages run one after another, to see where the time goes."""
-    from flashivy.detector import track
-    from flashivy.faces import crop_face
+    from flashivy.faces.tracking import track
+    from flashivy.faces.detectors import crop_face
 
     clock = Clock()
     seconds, frames = decode_only(path, num_frames)
@@ -96,7 +96,7 @@ def ours_staged(detector, path: Path, num_frames: int) -> dict:
 
 def v1_style(detector, haar, path: Path, wanted: set[int] | None, scratch: Path) -> dict:
     """v1: read with OpenCV, every (wanted) frame to JPEG, read back, Haar, crop, classify."""
-    from flashivy.faces import crop_face
+    from flashivy.faces.detectors import crop_face
 
     clock = Clock()
     folder = Path(tempfile.mkdtemp(dir=scratch))
@@ -134,7 +134,7 @@ def v1_style(detector, haar, path: Path, wanted: set[int] | None, scratch: Path)
 
 def detection_ms_720p(detector, videos: list[Path]) -> float | None:
     """Median BlazeFace time on 720p frames (from 720p videos, else frames resized to 1280x720)."""
-    from flashivy.video import probe
+    from flashivy.media.video import probe
 
     frames = []
     for path in videos:
@@ -173,7 +173,7 @@ def plot(path: Path, breakdown: dict[str, dict[str, float]], ours: list[str]) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from flashivy.atomic import atomic_path
+    from flashivy.core.atomic import atomic_path
 
     stages = list(dict.fromkeys(s for b in breakdown.values() for s in b))
     colours = dict(zip(stages, plt.cm.tab10.colors))
@@ -216,10 +216,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from tqdm import tqdm
 
-    from flashivy.atomic import write_text_atomic
-    from flashivy.detector import Detector
-    from flashivy.faces import create_detector
-    from flashivy.video import probe, sample_indices
+    from flashivy.core.atomic import write_text_atomic
+    from flashivy.inference.detector import Detector
+    from flashivy.faces.detectors import create_detector
+    from flashivy.media.video import probe, sample_indices
 
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)

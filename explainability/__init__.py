@@ -1,1 +1,1 @@
-"""v1's import path for explanations; the code lives in :mod:`flashivy.explain`."""
+"""v1's import path for explanations; the code lives in :mod:`flashivy.explain.heatmaps`."""

@@ -5,7 +5,7 @@ import time
 
 import torch
 
-from flashivy.checkpoint import load_checkpoint
+from flashivy.models.checkpoint import load_checkpoint
 
 
 def main(path: str, batch: int = 256, steps: int = 50) -> None:

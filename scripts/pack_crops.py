@@ -11,9 +11,8 @@ from pathlib import Path
 
 import cv2
 
-from flashivy.crops import INDEX_NAME, read_index, write_index
-from flashivy.data import group_rank
-from flashivy.train import rank_cut
+from flashivy.datasets.crops import INDEX_NAME, read_index, write_index
+from flashivy.datasets.samples import group_rank, rank_cut
 
 
 def main() -> int:

@@ -1,7 +1,7 @@
 """Measure where the model stops being trustworthy: AUC and false positives under blur, small faces and JPEG.
 
 Scores the *validation* crops of a run (its splits.json; the reported test split is never used to set a
-threshold), degraded step by step, and prints the table and thresholds behind flashivy/quality.py.
+threshold), degraded step by step, and prints the table and thresholds behind flashivy/inference/quality.py.
 
     python scripts/quality_thresholds.py --splits runs/default_stage2/splits.json --out runs/quality
 """
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from flashivy.images import load_image
-from flashivy.data import load_source, read_splits
-from flashivy.detector import Detector
-from flashivy.quality_sweep import SWEEPS, plot, run_sweep, threshold, trusted
+from flashivy.media.images import load_image
+from flashivy.datasets.samples import load_source, read_splits
+from flashivy.inference.detector import Detector
+from flashivy.evaluation.quality_sweep import SWEEPS, plot, run_sweep, threshold, trusted
 
 
 def main() -> None:

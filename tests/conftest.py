@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flashivy.video import write_video  # noqa: F401 - the tests import it from here
+from flashivy.media.video import write_video  # noqa: F401 - the tests import it from here
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -44,8 +44,8 @@ def astronaut() -> np.ndarray:
 def astronaut_frames(n: int = 40) -> list[np.ndarray]:
     """A public-domain face in a 320x240 view that pans slowly across the photo (a camera move, no pasted
     edges), the frame number painted in a corner: frames with a real face in them."""
-    from skimage import data
     import cv2
+    from skimage import data
 
     photo = cv2.resize(data.astronaut(), (400, 400), interpolation=cv2.INTER_AREA)
     frames = []

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flashivy.blazeface import FULL_RANGE, SHORT_RANGE, anchors, weighted_nms
-from flashivy.boxes import iou
-from flashivy.faces import create_detector
+from flashivy.faces.blazeface import FULL_RANGE, SHORT_RANGE, anchors, weighted_nms
+from flashivy.faces.boxes import iou
+from flashivy.faces.detectors import create_detector
 
 
 def test_anchor_layouts_match_the_models_outputs():

@@ -4,13 +4,13 @@ import json
 
 import cv2
 import numpy as np
-
-from flashivy.blend import BLEND_RATIOS, Landmarker, load_landmarks, self_blend
-from flashivy.checkpoint import read_metadata
-from flashivy.cli import main
-from flashivy.data import FaceDataset, load_source
-
 from conftest import crop_folder
+
+from flashivy.app.cli import main
+from flashivy.datasets.samples import load_source
+from flashivy.models.checkpoint import read_metadata
+from flashivy.training.blend import BLEND_RATIOS, Landmarker, load_landmarks, self_blend
+from flashivy.training.dataset import FaceDataset
 
 
 def test_self_blend_alters_the_face_and_nothing_else(face_crop):

@@ -6,16 +6,16 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
-from flashivy.blend import Landmarker, load_landmarks, self_blend
-from flashivy.boundary import UNKNOWN, BoundaryNet, boundary_loss, boundary_map
-from flashivy.checkpoint import load_checkpoint
-from flashivy.cli import main
-from flashivy.data import FaceDataset, augment, load_source
-from flashivy.errors import UserError
-from flashivy.models import create_model
-
 from conftest import crop_folder
+
+from flashivy.app.cli import main
+from flashivy.core.errors import UserError
+from flashivy.datasets.samples import load_source
+from flashivy.models.checkpoint import load_checkpoint
+from flashivy.models.registry import create_model
+from flashivy.training.blend import Landmarker, load_landmarks, self_blend
+from flashivy.training.boundary import UNKNOWN, BoundaryNet, boundary_loss, boundary_map
+from flashivy.training.dataset import FaceDataset, augment
 
 LAYER = "features.11"  # the baseline CNN's third pooling: a 28 x 28 map for a 224 px face
 

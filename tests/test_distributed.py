@@ -10,7 +10,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
 from conftest import ROOT, write_face_crops
 
 

@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from flashivy.download import Downloader, download, safe_join
-from flashivy.errors import UserError
+from flashivy.core.errors import UserError
+from flashivy.datasets.download import Downloader, download, safe_join
 
 PAIRS = [["000", "003"], ["001", "002"]]
 VIDEO = bytes(range(256)) * 4096  # 1 MiB stand-in payload (more than one read chunk)
@@ -160,7 +160,7 @@ def test_consent_is_required_without_a_terminal(server, tmp_path, monkeypatch):
 
 
 def test_cli_prints_the_terms_url(server, tmp_path, capsys):
-    from flashivy.cli import main
+    from flashivy.app.cli import main
 
     rc = main(["download", str(tmp_path), "-d", "original", "-c", "c23", "-n", "1", "--server-url", server.url,
                "--accept-tos"])

@@ -3,14 +3,14 @@ import json
 
 import numpy as np
 import pytest
+from conftest import write_face_crops
 from sklearn.metrics import roc_auc_score
 from test_pipeline import _dataset
-from conftest import write_face_crops
 
-from flashivy.cli import main
-from flashivy.images import load_image
-from flashivy.data import load_source
-from flashivy.detector import Detector
+from flashivy.app.cli import main
+from flashivy.datasets.samples import load_source
+from flashivy.inference.detector import Detector
+from flashivy.media.images import load_image
 
 
 def _scored_by_hand(root, transform=None):
@@ -52,7 +52,7 @@ def test_evaluate_video_root_and_exclusion(tmp_path):
 
 
 def test_perturbations_are_applied_before_the_pipeline(tmp_path, capsys, astronaut):
-    from flashivy.perturb import parse
+    from flashivy.evaluation.perturb import parse
 
     write_face_crops(tmp_path / "faces")
     out = tmp_path / "rob"

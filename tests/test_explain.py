@@ -2,8 +2,8 @@
 import cv2
 import numpy as np
 
-from flashivy.detector import Detector
-from flashivy.explain import face_heatmap
+from flashivy.explain.heatmaps import face_heatmap
+from flashivy.inference.detector import Detector
 
 
 def _manipulated(img):
@@ -27,13 +27,23 @@ def test_plot_real_vs_fake_v1_import(tmp_path, astronaut):
     out = plot_real_vs_fake(real, fake, out=tmp_path / "cmp.png")
     img = cv2.imread(str(out))
     assert img is not None and img.shape[0] > 400 and img.shape[1] > 400
+    # without out= it returns the figure: each face above its heatmap, the verdict in the title below
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = plot_real_vs_fake(real, fake)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[2].startswith("REAL") and titles[3].startswith("FAKE"), titles
+    det = Detector.from_checkpoint(device="cpu")
+    fake_face = fig.axes[1].get_images()[0].get_array()
+    assert np.array_equal(fig.axes[3].get_images()[0].get_array(), face_heatmap(det, np.asarray(fake_face))[1])
 
 
 def test_heatmap_points_at_the_manipulated_face(astronaut):
     det = Detector.from_checkpoint(device="cpu")
     fake = _manipulated(astronaut)
     face = det.face_detector.detect(fake)[0]
-    from flashivy.faces import crop_face
+    from flashivy.faces.detectors import crop_face
 
     crop = crop_face(fake, face.box, det.margin, det.size)
     assert det.score_crops([crop])[0] > 0.5
@@ -48,15 +58,26 @@ def test_heatmap_points_at_the_manipulated_face(astronaut):
 
 
 def test_explain_command_image_and_video(tmp_path, face_video, astronaut):
-    from flashivy.cli import main
-    from flashivy.video import probe
+    from flashivy.app.cli import main
+    from flashivy.media.video import probe
 
     img = tmp_path / "astronaut.jpg"
     cv2.imwrite(str(img), astronaut[..., ::-1])
     out = tmp_path / "ex"
     assert main(["explain", "--image", str(img), "--out", str(out), "--device", "cpu"]) == 0
-    sheet = cv2.imread(str(out / "astronaut_explain.png"))
-    assert sheet is not None and sheet.shape[1] >= 2 * 224  # the face and its heatmap
+    sheet = cv2.imread(str(out / "astronaut_explain.png"))[..., ::-1]
+    # the face as the detector cut it, then its heatmap (tiles of 224 px, 4 px apart)
+    det = Detector.from_checkpoint(device="cpu")
+    from flashivy.faces.detectors import crop_face
+
+    from flashivy.media.images import load_image
+
+    rgb = load_image(img)
+    crop = crop_face(rgb, det.face_detector.detect(rgb)[0].box, det.margin, det.size)
+    face_tile, heat_tile = sheet[4:228, 4:228], sheet[4:228, 232:456]
+    assert np.array_equal(face_tile, crop)  # the sheet is a PNG: the crop itself
+    assert np.abs(heat_tile.astype(int) - face_heatmap(det, face_tile)[1]).mean() < 2
+    assert np.abs(heat_tile.astype(int) - face_tile).mean() > 10  # a heatmap drawn over it, not a copy
     assert main(["explain", "--video", str(face_video), "--out", str(out), "--frames", "6", "--mp4",
                  "--method", "gradcam++", "--device", "cpu"]) == 0
     assert cv2.imread(str(out / "astronaut_frames.png")) is not None
@@ -68,7 +89,7 @@ def test_explain_command_image_and_video(tmp_path, face_video, astronaut):
 
 def test_grad_cam_on_the_onnx_path_equals_the_grad_cam_library(astronaut):
     """The export's own CAM output (the light path, no torch) against pytorch-grad-cam on the PyTorch model."""
-    from flashivy.faces import crop_face
+    from flashivy.faces.detectors import crop_face
 
     light, heavy = Detector.from_checkpoint(device="cpu"), Detector.from_checkpoint(device="cpu", backend="torch")
     assert light.scorer.name == "onnx" and light.scorer.cam_outputs
@@ -83,8 +104,8 @@ def test_grad_cam_on_the_onnx_path_equals_the_grad_cam_library(astronaut):
 
 def test_a_batch_of_heatmaps_equals_them_one_by_one(astronaut):
     """A video's faces get their heatmaps in one run per backend; each is the face's own, whatever its kind."""
-    from flashivy.explain import face_heatmaps
-    from flashivy.kinds import GENERATED, MANIPULATED
+    from flashivy.explain.heatmaps import face_heatmaps
+    from flashivy.models.kinds import GENERATED, MANIPULATED
 
     crops = [cv2.resize(c, (224, 224)) for c in (astronaut[:300, 100:400], _manipulated(astronaut)[:300, 100:400],
                                                   astronaut[::-1, ::-1][:300, 100:400])]
@@ -106,7 +127,7 @@ def test_heatmaps_need_no_torch_on_the_onnx_path(tmp_path, astronaut):
     image = tmp_path / "face.jpg"
     cv2.imwrite(str(image), astronaut[..., ::-1])
     code = ("import sys; sys.modules['torch'] = None\n"  # any import of torch now fails
-            "from flashivy.cli import main\n"
+            "from flashivy.app.cli import main\n"
             f"sys.exit(main(['explain', '--image', {str(image)!r}, '--out', {str(tmp_path / 'out')!r}]))")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr

@@ -1,9 +1,14 @@
 import numpy as np
 import pytest
 
-from flashivy.boxes import iou
-from flashivy.faces import create_detector, crop_face, list_detectors, square_box
-from flashivy.errors import UserError
+from flashivy.core.errors import UserError
+from flashivy.faces.boxes import iou
+from flashivy.faces.detectors import (
+    create_detector,
+    crop_face,
+    list_detectors,
+    square_box,
+)
 
 ASTRONAUT_FACE = (175, 65, 275, 170)  # where Eileen Collins' face is in skimage.data.astronaut
 

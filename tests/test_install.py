@@ -10,7 +10,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, astronaut_frames, write_video
 
 CORE_VENV_LIMIT_MB = 650  # measured 578 MB (README); torch alone would add gigabytes
@@ -71,8 +70,9 @@ def test_core_install_predicts_an_image_and_a_video_outside_the_checkout(core_ve
 
 
 def test_core_install_names_the_extra_a_command_needs(core_venv, tmp_path, astronaut):
-    import cv2
     import shutil
+
+    import cv2
 
     flashivy = core_venv / "bin" / "flashivy"
     cv2.imwrite(str(tmp_path / "face.jpg"), astronaut[..., ::-1])

@@ -4,10 +4,16 @@ import pickle
 import pytest
 import torch
 
-from flashivy.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, read_metadata, save_checkpoint, sha256
-from flashivy.data import to_tensor
-from flashivy.errors import UserError
-from flashivy.models import create_model, get_layer, list_models, model_spec
+from flashivy.core.errors import UserError
+from flashivy.core.paths import sha256
+from flashivy.models.checkpoint import (
+    DEFAULT_CHECKPOINT,
+    load_checkpoint,
+    read_metadata,
+    save_checkpoint,
+)
+from flashivy.models.preprocess import to_tensor
+from flashivy.models.registry import create_model, get_layer, list_models, model_spec
 
 CAT_CLASSES = {281, 282, 283, 284, 285}  # ImageNet's domestic cats
 
@@ -23,7 +29,13 @@ def test_pretrained_backbones_see_a_cat(name):
     with torch.inference_mode():
         top = model(x).softmax(1)[0].topk(3).indices.tolist()
     assert top[0] in CAT_CLASSES and set(top) <= CAT_CLASSES
-    assert get_layer(model, spec.cam_layer) is not None
+    # the CAM layer is the last feature map before pooling: a 7x7 grid at 224 px, where the cat is
+    maps = []
+    hook = get_layer(model, spec.cam_layer).register_forward_hook(lambda m, i, o: maps.append(o))
+    with torch.inference_mode():
+        model(x)
+    hook.remove()
+    assert maps[0].ndim == 4 and maps[0].shape[2:] == (7, 7) and maps[0].shape[1] >= 320
 
 
 def test_registry_builds_one_logit_models():
@@ -80,14 +92,15 @@ def test_shipped_default_checkpoint_metadata_and_checksum():
 
 
 def test_tampered_shipped_weights_are_refused(tmp_path, monkeypatch):
-    import flashivy.checkpoint as ck
+    import flashivy.core.paths as paths
+    import flashivy.models.checkpoint as ck
 
     copy = tmp_path / DEFAULT_CHECKPOINT.name
     data = bytearray(DEFAULT_CHECKPOINT.read_bytes())
     data[-1] ^= 1
     copy.write_bytes(bytes(data))
     (tmp_path / "SHA256SUMS").write_text((DEFAULT_CHECKPOINT.parent / "SHA256SUMS").read_text())
-    monkeypatch.setattr(ck, "DEFAULT_CHECKPOINT", copy)
-    monkeypatch.setattr(ck, "CHECKSUMS", tmp_path / "SHA256SUMS")
+    monkeypatch.setattr(paths, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr(paths, "CHECKSUMS", tmp_path / "SHA256SUMS")
     with pytest.raises(UserError, match="SHA-256"):
         ck.load_checkpoint(copy)

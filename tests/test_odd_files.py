@@ -5,15 +5,15 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-
 from conftest import astronaut_frames, write_video
-from flashivy.cli import main
-from flashivy.video import iter_frames, probe
+
+from flashivy.app.cli import main
+from flashivy.media.video import iter_frames, probe
 
 
 @pytest.fixture(scope="module")
 def detector():
-    from flashivy.detector import Detector
+    from flashivy.inference.detector import Detector
 
     return Detector.from_checkpoint()
 

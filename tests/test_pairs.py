@@ -5,15 +5,15 @@ import json
 import numpy as np
 import pytest
 import torch
-
-from flashivy.blend import load_landmarks
-from flashivy.cli import main
-from flashivy.data import FaceDataset, Partners, Sample, load_source
-from flashivy.distributed import World
-from flashivy.errors import UserError
-from flashivy.train import ShardedWeightedSampler
-
 from conftest import crop_folder
+
+from flashivy.app.cli import main
+from flashivy.core.distributed import World
+from flashivy.core.errors import UserError
+from flashivy.datasets.samples import Sample, load_source
+from flashivy.training.blend import load_landmarks
+from flashivy.training.dataset import FaceDataset, Partners
+from flashivy.training.train import ShardedWeightedSampler
 
 
 def _ffpp(video: str, label: int, method: str = "", group: str = "033") -> Sample:

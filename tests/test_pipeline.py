@@ -5,9 +5,9 @@ from pathlib import Path
 
 from conftest import astronaut_frames, write_video
 
-from flashivy.cli import main
-from flashivy.crops import read_index
-from flashivy.layout import find_videos, group_ids
+from flashivy.app.cli import main
+from flashivy.datasets.crops import read_index
+from flashivy.media.layout import find_videos, group_ids
 
 
 def _dataset(root: Path) -> Path:
@@ -51,7 +51,7 @@ def test_streaming_crops_and_resume(tmp_path, capsys):
     rows = read_index(out / "index.csv")
     crops = [r for r in rows if r.path]
     assert len(crops) == 5 and all(r.detector == "haar" and r.size == 96 for r in crops)
-    from flashivy.images import load_image
+    from flashivy.media.images import load_image
 
     assert load_image(out / crops[0].path).shape == (96, 96, 3)
     # a second run skips finished videos and leaves the index as it was

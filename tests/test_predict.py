@@ -5,11 +5,11 @@ import sys
 
 import cv2
 import pytest
-
 from conftest import ROOT
 
-from flashivy.detector import Detector, track
-from flashivy.faces import Face
+from flashivy.faces.detectors import Face
+from flashivy.faces.tracking import track
+from flashivy.inference.detector import Detector
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +29,9 @@ def test_v1_image_output_exactly(tmp_path, astronaut):
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
     assert len(lines) == 2
-    assert lines[0] in ("Prediction : REAL", "Prediction : FAKE")
+    assert lines[0] == "Prediction : REAL"  # a real NASA photo; the shipped model is 0.96 sure
     assert lines[1].startswith("Confidence : ") and len(lines[1].split(": ")[1]) == 6
-    assert 0.5 <= float(lines[1].split(": ")[1]) <= 1.0
+    assert float(lines[1].split(": ")[1]) > 0.9
 
 
 def test_bad_image_is_one_line_and_nonzero(tmp_path):
@@ -53,7 +53,7 @@ def test_image_api_detects_and_falls_back(detector, astronaut):
     assert result.confidence == max(result.fake_probability, 1 - result.fake_probability)
     whole = detector.predict_image(data.coffee())
     assert whole.crop == "whole-image"
-    from flashivy.errors import UserError
+    from flashivy.core.errors import UserError
 
     with pytest.raises(UserError, match="no face"):
         detector.predict_image(data.coffee(), crop="detect")
@@ -63,13 +63,16 @@ def test_generated_video_has_one_person(detector, face_video):
     result = detector.predict_video(face_video, num_frames=8)
     assert result.frames == 8 and len(result.faces) == 8
     assert len(result.persons) == 1 and result.persons[0].faces == 8
-    assert result.prediction in ("REAL", "FAKE")
+    # a camera pan across a real photo: the person and the video are REAL, the video as its most fake person
+    assert result.persons[0].prediction == "REAL" and result.prediction == "REAL"
+    assert result.fake_probability == result.persons[0].fake_probability < 0.3
 
 
 def test_frames_can_come_from_any_reader(face_video):
     """The DFDC winner's injected reader: the verdict of frames handed over in memory equals the decoded one's."""
     from conftest import astronaut_frames
-    from flashivy.video import VideoInfo, iter_frames, probe, sample_indices
+
+    from flashivy.media.video import VideoInfo, iter_frames, probe, sample_indices
 
     frames = astronaut_frames()
     calls = []
@@ -114,7 +117,8 @@ def test_batch_mixes_images_videos_and_junk(tmp_path, face_video, astronaut):
     res = run_cli("--input", folder, "--json", out, "--frames", "4")
     assert res.returncode == 0, res.stderr
     records = {r["path"].rsplit("/", 1)[1]: r for r in map(json.loads, out.read_text().splitlines())}
-    assert records["face.png"]["type"] == "image" and records["face.png"]["prediction"] in ("REAL", "FAKE")
+    assert records["face.png"]["type"] == "image" and records["face.png"]["prediction"] == "REAL"
+    assert records["face.png"]["fake_probability"] < 0.2  # the astronaut photo, as predict --image scores it
     assert records["clip.bin"]["type"] == "video" and records["clip.bin"]["frames"] == 4
     assert records["junk.jpg"]["error"] and records["junk.jpg"]["prediction"] is None
     # rerunning skips what is already in the output

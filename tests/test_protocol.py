@@ -3,14 +3,14 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import write_face_crops
-from flashivy.checkpoint import read_metadata
-from flashivy.crops import CropRecord, write_index
-from flashivy.errors import UserError
-from flashivy.layout import group_ids
-from flashivy.protocol import COLUMNS, check_unseen, run_recipe, seen_by
-from flashivy.train import TrainConfig, train
+
+from flashivy.core.errors import UserError
+from flashivy.datasets.crops import CropRecord, write_index
+from flashivy.media.layout import group_ids
+from flashivy.models.checkpoint import read_metadata
+from flashivy.training.protocol import COLUMNS, check_unseen, run_recipe, seen_by
+from flashivy.training.train import TrainConfig, train
 
 
 def _ffpp_like(root: Path, n_videos: int = 12) -> Path:
@@ -46,8 +46,8 @@ def test_excluded_method_is_neither_trained_nor_validated_on(tmp_path):
     assert "Face2Face" not in meta["data"]["val"]["ffpp"]["fake"]["methods"]
     assert "Face2Face" in meta["data"]["test"]["ffpp"]["fake"]["methods"]  # test keeps it: that is the point
     # and the draw really never picked one: the samples trained on are all Deepfakes or real
-    from flashivy.data import load_source
-    from flashivy.train import three_way_split
+    from flashivy.datasets.samples import load_source
+    from flashivy.training.train import three_way_split
 
     train_s = [s for s in three_way_split(load_source(cfg.sources["ffpp"], "ffpp"), cfg)[0]
                if s.method != "Face2Face"]
@@ -81,7 +81,7 @@ def test_protocol_scores_the_held_back_method_and_resumes(tmp_path, capsys):
     f2f = results["face2face"]
     assert 0 <= f2f["auc"] <= 1 and f2f["level"] == "video"
     # it scored Face2Face fakes and reals of groups the run did not train on, nothing else
-    from flashivy.crops import read_index
+    from flashivy.datasets.crops import read_index
 
     trained = {g.split(":", 1)[1] for g in json.loads((run / "splits.json").read_text())["train"]}
     fresh = [r for r in read_index(ffpp / "index.csv") if r.group not in trained]
@@ -109,7 +109,7 @@ def test_checkpoints_without_methods_count_as_having_seen_every_method():
 
 
 def test_bad_recipes_are_one_clear_error(tmp_path, capsys):
-    from flashivy.cli import main
+    from flashivy.app.cli import main
 
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")

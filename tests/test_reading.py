@@ -1,6 +1,6 @@
 """The text a person reads comes from the checkpoint's own record of what it was tested on and trained on."""
-from flashivy.checkpoint import DEFAULT_CHECKPOINT, read_metadata
-from flashivy import reading as rd
+from flashivy.inference import reading as rd
+from flashivy.models.checkpoint import DEFAULT_CHECKPOINT, read_metadata
 
 
 def _report(auc, n_real, n_fake, n_videos=None):

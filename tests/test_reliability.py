@@ -18,12 +18,12 @@ import av
 import cv2
 import numpy as np
 import pytest
+from conftest import ROOT, write_video
 from PIL import Image
 
-from conftest import ROOT, write_video
-from flashivy.cli import main
-from flashivy.images import load_image
-from flashivy.errors import UserError
+from flashivy.app.cli import main
+from flashivy.core.errors import UserError
+from flashivy.media.images import load_image
 
 
 def _jpeg(rgb, **kw) -> bytes:

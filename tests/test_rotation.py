@@ -1,10 +1,10 @@
 """Phone videos and rotated photos are analysed upright, as players and viewers show them."""
 import numpy as np
 import pytest
+from conftest import astronaut_frames, write_rotated_video, write_video
 from PIL import Image
 
-from conftest import astronaut_frames, write_rotated_video, write_video
-from flashivy.video import iter_frames, probe
+from flashivy.media.video import iter_frames, probe
 
 
 @pytest.mark.parametrize("rotation", [90, 180, 270])
@@ -26,7 +26,7 @@ def _clip(video, n=40):
 
 @pytest.fixture(scope="module")
 def detector():
-    from flashivy.detector import Detector
+    from flashivy.inference.detector import Detector
 
     return Detector.from_checkpoint()
 
@@ -57,7 +57,7 @@ def test_explain_on_a_phone_video_is_upright(tmp_path):
     """Heatmaps and the annotated MP4 of a rotated video come out as the viewer sees it."""
     import cv2
 
-    from flashivy.cli import main
+    from flashivy.app.cli import main
 
     frames = astronaut_frames(16)
     video = write_rotated_video(tmp_path / "phone.mp4", frames, 90)
@@ -70,4 +70,10 @@ def test_explain_on_a_phone_video_is_upright(tmp_path):
     first = next(iter_frames(annotated, [0]))[1]
     # the picture matches the upright frame away from the drawn box: the face is where it is upright
     assert np.abs(first[200:, :].astype(int) - frames[0][200:, :].astype(int)).mean() < 12
-    assert cv2.imread(str(out / "phone_faces.png")) is not None
+    # the heatmap sheet shows the faces upright: as the same clip stored upright gives it, not turned
+    upright = write_video(tmp_path / "upright.mp4", frames)
+    assert main(["explain", "--video", str(upright), "--out", str(out), "--frames", "4", "--device", "cpu"]) == 0
+    phone, plain = (cv2.imread(str(out / f"{stem}_faces.png")).astype(int) for stem in ("phone", "upright"))
+    assert phone.shape == plain.shape
+    tile, plain_tile = phone[4:132, 4:132], plain[4:132, 4:132]  # the first face's heatmap, 128 px
+    assert np.abs(tile - plain_tile).mean() < 12 < np.abs(tile - np.rot90(plain_tile)).mean()

@@ -5,13 +5,13 @@ import cv2
 import numpy as np
 import pytest
 
-from flashivy.checkpoint import DEFAULT_CHECKPOINT
-from flashivy.cli import main
-from flashivy.detector import Detector
-from flashivy.errors import UserError
-from flashivy.faces import crop_face
-from flashivy.runtime import onnx_path
-from flashivy.video import iter_frames
+from flashivy.app.cli import main
+from flashivy.core.errors import UserError
+from flashivy.faces.detectors import crop_face
+from flashivy.inference.backends import onnx_path
+from flashivy.inference.detector import Detector
+from flashivy.media.video import iter_frames
+from flashivy.models.checkpoint import DEFAULT_CHECKPOINT
 
 BASELINE = DEFAULT_CHECKPOINT.parent / "baseline.safetensors"
 
@@ -88,7 +88,7 @@ def test_onnx_asked_for_on_cuda_is_one_clear_error(tmp_path, astronaut, capsys):
 
 
 def test_unknown_backend_is_one_clear_error(capsys):
-    from flashivy.runtime import open_scorer
+    from flashivy.inference.backends import open_scorer
 
     with pytest.raises(UserError, match="unknown backend 'tensorrt'; choose from auto, onnx, torch"):
         open_scorer(DEFAULT_CHECKPOINT, "cpu", "tensorrt")
@@ -99,7 +99,7 @@ def test_unknown_backend_is_one_clear_error(capsys):
 
 def test_tampered_shipped_weights_are_refused_on_the_onnx_path_too(tmp_path, monkeypatch):
     """Scores come from the .onnx, but threshold and temperature from the safetensors: both are checked."""
-    import flashivy.checkpoint as ck
+    import flashivy.core.paths as paths
 
     copy = tmp_path / DEFAULT_CHECKPOINT.name
     data = bytearray(DEFAULT_CHECKPOINT.read_bytes())
@@ -107,16 +107,17 @@ def test_tampered_shipped_weights_are_refused_on_the_onnx_path_too(tmp_path, mon
     copy.write_bytes(bytes(data))
     shutil.copyfile(onnx_path(DEFAULT_CHECKPOINT), onnx_path(copy))
     (tmp_path / "SHA256SUMS").write_text((DEFAULT_CHECKPOINT.parent / "SHA256SUMS").read_text())
-    monkeypatch.setattr(ck, "DEFAULT_CHECKPOINT", copy)
-    monkeypatch.setattr(ck, "CHECKSUMS", tmp_path / "SHA256SUMS")
+    monkeypatch.setattr(paths, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr(paths, "CHECKSUMS", tmp_path / "SHA256SUMS")
     with pytest.raises(UserError, match="SHA-256"):
         Detector.from_checkpoint(copy, device="cpu", backend="onnx")
 
 
 def test_an_export_in_the_user_cache_is_found_and_tied_to_its_checkpoint(tmp_path, monkeypatch):
     """An installed package's folder may be read-only: the export then lives in ~/.cache/flashivy."""
-    from flashivy.checkpoint import sha256
-    from flashivy.runtime import cached_onnx_path, export_onnx
+    from flashivy.core.paths import sha256
+    from flashivy.inference.backends import cached_onnx_path
+    from flashivy.inference.export import export_onnx
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     ckpt = tmp_path / "site" / "mine.safetensors"

@@ -2,13 +2,12 @@
 import json
 
 import pytest
-
 from conftest import write_face_crops
 
-from flashivy.checkpoint import load_checkpoint
-from flashivy.data import Sample, load_source, split_by_group
-from flashivy.errors import UserError
-from flashivy.train import TrainConfig, train
+from flashivy.core.errors import UserError
+from flashivy.datasets.samples import Sample, load_source, split_by_group
+from flashivy.models.checkpoint import load_checkpoint
+from flashivy.training.train import TrainConfig, train
 
 
 def test_split_never_cuts_a_group():
@@ -38,16 +37,21 @@ def test_short_training_run_and_resume(tmp_path):
     splits = json.loads((run / "splits.json").read_text())
     assert not set(splits["train"]) & (set(splits["val"]) | set(splits["test"]))
     # resume: one more epoch continues from the saved state instead of starting over
-    cfg.epochs = 3
+    before = (run / "log.csv").read_text().splitlines()
+    cfg.epochs, cfg.record_seen = 3, True
     train(cfg)
     rows = (run / "log.csv").read_text().splitlines()
     assert len(rows) == 1 + 3 and rows[-1].startswith("3,")
+    assert rows[1:3] == before[1:3]  # the first two epochs' rows are the saved ones
+    # this process trained the third epoch only (epochs are 0-based in seen.json), on 32 samples
+    seen = json.loads((run / "seen.json").read_text())["epochs"]
+    assert list(seen) == ["2"] and sum(len(r) for r in seen["2"]) == 32
 
 
 def test_a_real_source_brings_its_reals_to_every_split_and_never_its_fakes(tmp_path):
     """FFHQ photos teach the face-swap head that portrait photos are real; their StyleGAN fakes are the other
     head's business, so they stay out of train, validation and test alike."""
-    from flashivy.train import _check, run_data
+    from flashivy.training.train import _check, run_data
 
     write_face_crops(tmp_path / "video", n_videos=6)
     write_face_crops(tmp_path / "photos", n_videos=12, per_video=1)
@@ -65,7 +69,7 @@ def test_a_real_source_brings_its_reals_to_every_split_and_never_its_fakes(tmp_p
 def test_a_source_of_reals_only_counts_for_best_by_ranking_its_reals_below_every_fake():
     import numpy as np
 
-    from flashivy.train import per_source_report, selection_score
+    from flashivy.training.train import per_source_report, selection_score
 
     rows = [(0, "video"), (1, "video"), (0, "photos"), (0, "photos")]
     samples = [Sample(path=None, label=label, video=f"v{i}", group=f"g{i}", source=source)
@@ -77,7 +81,7 @@ def test_a_source_of_reals_only_counts_for_best_by_ranking_its_reals_below_every
 
 
 def test_official_ffpp_split_lists(tmp_path):
-    from flashivy.data import split_by_official_lists
+    from flashivy.datasets.samples import split_by_official_lists
 
     for name, pairs in (("train", [["000", "003"]]), ("val", [["001", "002"]]), ("test", [["004", "005"]])):
         (tmp_path / f"{name}.json").write_text(json.dumps(pairs))
@@ -96,7 +100,8 @@ def test_fine_tune_keeps_the_previous_split_and_frozen_layers(tmp_path):
     import torch
     from safetensors.torch import load_file
 
-    from flashivy.checkpoint import read_metadata, sha256
+    from flashivy.core.paths import sha256
+    from flashivy.models.checkpoint import read_metadata
 
     write_face_crops(tmp_path / "small", n_videos=6)
     write_face_crops(tmp_path / "more", n_videos=12)  # the same 6 videos plus 6 new ones
@@ -124,13 +129,11 @@ def test_fine_tune_keeps_the_previous_split_and_frozen_layers(tmp_path):
 
 
 def test_every_shipped_recipe_parses():
+    import json
     from pathlib import Path
 
-    from flashivy.models import list_models
-
-    import json
-
-    from flashivy.recipe import KindConfig
+    from flashivy.models.registry import list_models
+    from flashivy.training.recipe import KindConfig
 
     recipes = sorted((Path(__file__).parent.parent / "configs").glob("*.json"))
     assert recipes
@@ -148,7 +151,7 @@ def test_a_model_records_the_framing_its_crops_were_cut_with(tmp_path):
     not from the library's defaults; crops cut two ways are refused."""
     from dataclasses import replace
 
-    from flashivy.crops import CropRecord, crop_framing, write_index
+    from flashivy.datasets.crops import CropRecord, crop_framing, write_index
 
     def index(folder, detector, margin):
         row = CropRecord("real/a_00000.jpg", "real", "a", "a", "original", 0, 0, 0, 0, 1, 1, 1.0, detector, margin,

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
-
 from conftest import astronaut_frames, source_frame_of, write_video
-from flashivy.errors import UserError
-from flashivy.video import iter_frames, probe, sample_frames, sample_indices
+
+from flashivy.core.errors import UserError
+from flashivy.media.video import iter_frames, probe, sample_frames, sample_indices
 
 
 def test_sample_indices_even_and_every():

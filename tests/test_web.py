@@ -14,7 +14,6 @@ from pathlib import Path
 
 import cv2
 import pytest
-
 from conftest import ROOT
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -111,10 +110,11 @@ def test_image_upload_shows_verdict_and_heatmap(server, browser, tmp_path, astro
 def test_a_generated_face_is_called_fake_of_the_generated_kind(server, browser, tmp_path):
     """A held-out StyleGAN face (the shipped recipe's test split) that the model calls generated."""
     from conftest import SHARED
-    from flashivy.detector import Detector
-    from flashivy.kinds import DESCRIPTIONS, GENERATED
-    from flashivy.recipe import KindConfig
-    from flashivy.train_kind import kind_splits
+
+    from flashivy.inference.detector import Detector
+    from flashivy.models.kinds import DESCRIPTIONS, GENERATED
+    from flashivy.training.recipe import KindConfig
+    from flashivy.training.train_kind import kind_splits
 
     if not (SHARED / "synthetic_faces").is_dir():
         pytest.skip("../shared/data is absent")

@@ -1,0 +1,1 @@
+"""Training: recipes, self-blending, the boundary target, the training loop, the generalization protocol."""
