@@ -92,3 +92,26 @@ def test_training_in_pairs(tmp_path, face_crop, capsys):
                                 "out": str(tmp_path / "bad")}))
     assert main(["train", "--config", str(path)]) != 0
     assert "only for a recipe with pairs" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_reals_only_in_pairs_leaves_out_the_reals_that_have_no_twin(tmp_path, face_crop, capsys):
+    """The SBI recipe: real faces only, each beside its self-blended twin. A real face FaceMesh found no
+    landmarks on has neither a twin nor a fake to go with; it is left out of training, not an error."""
+    import cv2
+
+    crops = crop_folder(tmp_path / "crops", face_crop)
+    assert main(["blend", str(crops), "--landmarks"]) == 0
+    for v in range(4):  # one crop with no face (so no landmarks) in every video
+        cv2.imwrite(str(crops / "real" / f"{v:03d}_0009.jpg"), np.full((224, 224, 3), 128, np.uint8))
+    recipe = {"model": "baseline", "pretrained": False, "epochs": 1, "samples_per_epoch": 32, "batch_size": 16,
+              "workers": 0, "device": "cpu", "sources": {"gen": str(crops)}, "out": str(tmp_path / "run"),
+              "pairs": True, "reals_only": True, "val_fraction": 0.25, "test_fraction": 0.25, "record_seen": True}
+    path = tmp_path / "recipe.json"
+    path.write_text(json.dumps(recipe))
+    capsys.readouterr()
+    assert main(["train", "--config", str(path)]) == 0
+    err = capsys.readouterr().err
+    row = next(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    assert float(row["train_fake_share"]) == 0.5  # every real beside its twin, no real fake drawn
+    train_groups = json.loads((tmp_path / "run" / "splits.json").read_text())["train"]
+    assert train_groups and f"{len(train_groups)} real training faces without landmarks left out" in err

@@ -14,7 +14,7 @@ from pathlib import Path
 from .video import VIDEO_SUFFIXES
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-GROUPS_FILE = "metadata.csv"  # DFDC-style: path,label,source_video
+GROUPS_FILE = "metadata.csv"  # path,label and a group column: group, or DFDC's source_video
 
 
 @dataclass(frozen=True)
@@ -90,15 +90,16 @@ def video_id(stem: str, method: str) -> str:
 
 
 def _metadata_groups(root: Path) -> dict[str, str]:
-    """``{relative path: source_video}`` from a DFDC-style ``metadata.csv``, if there is one."""
+    """``{relative path: group}`` from a ``metadata.csv`` beside the files, if there is one: its ``group``
+    column (diffusion_faces: one person, or one prompt code), else DFDC's ``source_video``."""
     import csv
 
     meta = root / GROUPS_FILE
     if not meta.is_file():
         return {}
     with open(meta, newline="", encoding="utf-8") as fh:
-        return {row["path"]: row["source_video"] for row in csv.DictReader(fh)
-                if row.get("path") and row.get("source_video")}
+        rows = [(row.get("path"), row.get("group") or row.get("source_video")) for row in csv.DictReader(fh)]
+    return {path: group for path, group in rows if path and group}
 
 
 def find_media(root: str | Path, suffixes: set[str] = VIDEO_SUFFIXES | IMAGE_SUFFIXES) -> list[MediaItem]:

@@ -272,6 +272,12 @@ class FaceSwapRun(Run):
         self.trainee = (BoundaryNet(self.model, cfg.boundary_layer, self.spec.input_size).to(device)
                         if cfg.boundary_weight else self.model)
         self.train_ds = _train_dataset(cfg, data, self.spec, self.trainee.map_size if cfg.boundary_weight else 0)
+        if cfg.pairs and cfg.reals_only:  # a real face without landmarks has no twin, and no fake to go with
+            keep = self.train_ds.blendable()
+            if world.is_main and not all(keep):
+                print(f"pairs, reals only: {keep.count(False)} real training faces without landmarks left out",
+                      file=sys.stderr)
+            data.train = self.train_ds.samples = [s for s, k in zip(data.train, keep) if k]
         self.optimizer = torch.optim.AdamW(_param_groups(self.trainee, cfg), weight_decay=cfg.weight_decay)
         self.schedule = _schedule(self.optimizer, cfg, steps)
         self.sampler = ShardedWeightedSampler(torch.as_tensor(balanced_weights(data.train), dtype=torch.double),
