@@ -69,7 +69,6 @@ def test_explain_command_image_and_video(tmp_path, face_video, astronaut):
     # the face as the detector cut it, then its heatmap (tiles of 224 px, 4 px apart)
     det = Detector.from_checkpoint(device="cpu")
     from flashivy.faces.detectors import crop_face
-
     from flashivy.media.images import load_image
 
     rgb = load_image(img)

@@ -3,8 +3,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
 from conftest import write_face_crops
+
 from flashivy import Detector
 from flashivy.datasets.samples import load_source
 from flashivy.media.images import load_image

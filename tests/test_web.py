@@ -100,6 +100,7 @@ def test_image_upload_shows_verdict_and_heatmap(server, browser, tmp_path, astro
     assert "Never trained or tested on" in verdict and "confidently wrong" in verdict  # from the model's metadata
     assert "Take care" not in verdict  # a clean face: no warning
     assert "Fake probability per kind" in verdict and "generated" in verdict and "Kind of fake" not in verdict
+    assert "Provenance" in verdict and "absence proves nothing" in verdict  # a plain photo says nothing of itself
     page.wait_for_function("() => [...document.querySelectorAll('#heatmaps img')]"
                            ".some(i => i.complete && i.naturalWidth > 200)")
     assert page.locator("#record a, #record [download]").count() >= 1
@@ -198,3 +199,18 @@ def test_eight_concurrent_uploads_are_answered(server, tmp_path, astronaut):
     assert len(answers) == 8
     for summary, *_ in answers:
         assert summary.startswith("## REAL"), summary
+
+
+def test_a_signed_generated_image_shows_its_c2pa_statement_beside_the_verdict(server, browser, tmp_path, astronaut):
+    """The upload keeps the file's own bytes: its Content Credentials reach the page, signature checked."""
+    from test_provenance import _sign
+
+    face = tmp_path / "face.jpg"
+    cv2.imwrite(str(face), astronaut[..., ::-1])
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    _upload_and_analyse(page, server, _sign(face, tmp_path / "signed.jpg"), "#verdict h2")
+    verdict = page.inner_text("#verdict")
+    assert verdict.splitlines()[0].strip() == "REAL"  # the model's verdict on the pixels is unchanged
+    assert "C2PA manifest: made by a generative AI model" in verdict and "signature valid" in verdict
+    assert "the score above never uses it" in verdict
+    _shot(page, "web_provenance", tmp_path)

@@ -41,11 +41,12 @@ def sample_video(path: Path, frames: int = 48, fps: int = 24) -> Path:
 
 
 def _warnings(result) -> str:
-    """The per-kind line (models with several heads) and the quality warnings, one per line."""
+    """The per-kind line (models with several heads), the quality warnings and the file's provenance, a line each."""
     from ..models.kinds import kind_line
 
     kinds = [kind_line(result.kind, result.scores)] if len(result.scores) > 1 else []
-    return "".join(f"\n{w}" for w in kinds + result.warnings)
+    provenance = [f"provenance: {line}" for line in (result.provenance or {}).get("summary", [])]
+    return "".join(f"\n{w}" for w in kinds + result.warnings + provenance)
 
 
 def run_demo() -> int:

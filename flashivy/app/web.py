@@ -93,10 +93,19 @@ class Analyser:
                    + kind_markdown(result)
                    + warnings_markdown(result.warnings)
                    + reading(prob, result.threshold, self.detector.meta, kind)
+                   + provenance_markdown(result.provenance)
                    + f"\n\n*{kind}, {len(result.faces)} face(s)"
                    + (f" in {result.frames} sampled frames" if kind == "video" else "")
                    + f", analysed in {seconds:.1f} s*")
         return summary, images, plot, persons, str(json_path)
+
+
+def provenance_markdown(provenance: dict | None) -> str:
+    """What the file itself says of where it came from, below the model's reading and apart from it."""
+    if provenance is None:
+        return ""
+    lines = "".join(f"\n- {line}" for line in provenance["summary"])
+    return f"\n\n**Provenance (what the file says about itself; the score above never uses it):**{lines}"
 
 
 def kind_markdown(result) -> str:

@@ -156,6 +156,7 @@ def explain_image(detector: Detector, path: str | Path, out_dir: str | Path, met
     out = Path(out_dir) / f"{Path(path).stem}_explain.png"
     save_png(out, contact_sheet(tiles, captions, cols=min(len(tiles), 6), tile=224, caption_height=18))
     result.path = str(path)
+    result.provenance = detector.provenance_of(path)  # scored from its pixels above, read from its file here
     return result, out
 
 

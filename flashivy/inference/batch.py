@@ -65,7 +65,7 @@ def record(result: ImageResult | VideoResult | None, path: Path, kind: str | Non
         return base
     base.update(prediction=result.prediction, confidence=result.confidence, faces=len(result.faces),
                 fake_probability=result.fake_probability, scores=result.scores, kind=result.kind,
-                warnings=as_records(result.warnings))
+                warnings=as_records(result.warnings), provenance=result.provenance)
     if isinstance(result, VideoResult):
         base.update(frames=result.frames, total_frames=result.total_frames, fps=result.fps,
                     persons=[{k: v for k, v in asdict(p).items() if k not in ("threshold", "warnings")}

@@ -17,6 +17,7 @@ from ..core.timeouts import check
 from ..faces.detectors import create_detector, crop_face
 from ..faces.tracking import track
 from ..media.images import load_image
+from ..media.provenance import read_provenance
 from ..media.video import VideoInfo, prefetch, sample_frames
 from ..models.calibration import calibrated_probs
 from ..models.checkpoint import DEFAULT_CHECKPOINT, read_metadata
@@ -72,6 +73,9 @@ class Detector:
         self.read_frames = read_frames  # swappable: frames from a camera, a frame dump, another decoder
         # Applied to every decoded image or frame before anything else (robustness evaluation).
         self.frame_transform: Callable[[np.ndarray], np.ndarray] | None = None
+        # Read what a file says of where it came from (C2PA, XMP, PNG chunks, EXIF) into the result; it never
+        # changes a score. Off for bulk evaluation, where only the scores matter.
+        self.read_provenance = True
 
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None, device: str = "auto", backend: str = "auto",
@@ -151,7 +155,14 @@ class Detector:
         scores = kind_scores(self._by_kind(probs), self.video_aggregate)
         prob = fake_of_any_kind(scores)
         warnings = ([NO_FACE] if mode == "whole-image" else []) + self._image_warnings(path, boxes, crops, prob)
-        return ImageResult(prob, self.threshold, warnings, scores, path=path, crop=mode, faces=face_scores)
+        return ImageResult(prob, self.threshold, warnings, scores, path=path, crop=mode, faces=face_scores,
+                           provenance=self.provenance_of(path))
+
+    def provenance_of(self, path: str | Path) -> dict | None:
+        """What the file at ``path`` says of where it came from; None for frames handed over in memory."""
+        if not (self.read_provenance and path and Path(path).is_file()):
+            return None
+        return read_provenance(path).as_record()
 
     def every_head_on(self, ordinal: int) -> bool:
         """Whether the heads after the first score the faces of a video's ``ordinal``-th sampled frame."""
@@ -218,4 +229,5 @@ class Detector:
                                       self.min_person_share)
                     + near_threshold(video_prob, self.threshold))
         return VideoResult(video_prob, self.threshold, warnings, video_scores, path=str(path), frames=n_frames,
-                           total_frames=info.frames, fps=info.fps, faces=scores, persons=persons, crops=kept)
+                           total_frames=info.frames, fps=info.fps, faces=scores, persons=persons, crops=kept,
+                           provenance=self.provenance_of(path))

@@ -52,6 +52,8 @@ class ImageResult(Verdict):
     path: str = ""
     crop: str = "detect"  # "detect", "none" (given as a face) or "whole-image" (no face found)
     faces: list[FaceScore] = field(default_factory=list)
+    # what the file says of where it came from (media.provenance); never changes the score; None: not read
+    provenance: dict | None = None
 
 
 @dataclass
@@ -71,3 +73,4 @@ class VideoResult(Verdict):
     faces: list[FaceScore] = field(default_factory=list)
     persons: list[PersonResult] = field(default_factory=list)
     crops: list[np.ndarray] = field(default_factory=list, repr=False)  # aligned with faces, when kept
+    provenance: dict | None = None  # as ImageResult's

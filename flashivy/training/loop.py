@@ -30,8 +30,9 @@ STATE_FILE, BEST_FILE = "last.pt", "best.safetensors"
 
 
 class Run:
-    """One training run. Subclasses set ``trainee`` (what ``last.pt`` holds under "model": the whole net, or one branch),
-    ``optimizer`` and ``schedule`` in their ``__init__``, and implement the four methods below ``fit``."""
+    """One training run. Subclasses set ``trainee`` (what ``last.pt`` holds under "model": the whole net, or
+    one branch), ``optimizer`` and ``schedule`` in their ``__init__``, and implement the four methods above
+    ``fit``."""
 
     trainee: nn.Module
     optimizer: torch.optim.Optimizer

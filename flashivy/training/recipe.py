@@ -16,7 +16,9 @@ from ..models.kinds import GENERATED
 
 # Keys that say where and how fast a run went, not what it learnt: a checkpoint's recorded recipe may differ
 # from its file in configs/ on these only (sources: the same names, wherever the crops sat on that machine).
-RUN_ONLY_KEYS = ("out", "workers", "threads", "device", "record_seen")
+# time_limit_min is one: a long run is trained in chunks, each resumed with the time its session has (the
+# epochs it finished are in its log).
+RUN_ONLY_KEYS = ("out", "workers", "threads", "device", "record_seen", "time_limit_min")
 
 
 def same_recipe(recorded: dict, recipe) -> list[str]:

@@ -30,6 +30,9 @@ def _print_notes(result, meta: dict) -> None:
         if len(result.scores) > 1:
             print(kind_line(result.kind, result.scores), file=sys.stderr)
         print(f"note: {cli_note(meta)}", file=sys.stderr)
+    if result.provenance is not None:  # the file's own word on where it came from, beside the model's
+        for line in result.provenance["summary"]:
+            print(f"provenance: {line}", file=sys.stderr)
 
 
 def _predict_args(p: argparse.ArgumentParser) -> None:
