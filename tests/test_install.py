@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, astronaut_frames, write_video
 
-CORE_VENV_LIMIT_MB = 650  # measured 578 MB (README); torch alone would add gigabytes
+CORE_VENV_LIMIT_MB = 650  # measured 637 MB with c2pa-python (docs/install.md); torch alone would add gigabytes
 
 
 def _run(args, cwd, timeout=600, check=True):
