@@ -121,3 +121,16 @@ def test_bad_recipes_are_one_clear_error(tmp_path, capsys):
                    f"error: {bad}: not a JSON recipe (Expecting property name enclosed in double quotes: "
                    "line 1 column 2 (char 1))",
                    "error: epochs and batch size must be at least 1, and samples per epoch at least one batch"]
+
+
+def test_a_model_that_saw_no_fake_can_be_scored_on_every_fake():
+    """Reals only, last epoch kept: its validation fakes never steered it, so no column is refused on their
+    account; a source whose fakes it trained on still is."""
+    reals_only = {"recipe": {"keep": "last"},
+                  "data": {"train": {"ffpp": {"real": {"crops": 9, "groups": 3}}, "dfdc": {"real": {"crops": 9}}},
+                           "val": {"ffpp": {"fake": {"crops": 4, "methods": {"Face2Face": 4}}}}}}
+    assert seen_by(reals_only) == {"ffpp": set(), "dfdc": set()}
+    chose = {**reals_only, "recipe": {"keep": "best"}}
+    assert seen_by(chose)["ffpp"] == {"Face2Face"}
+    trained_fakes = {"recipe": {"keep": "last"}, "data": {"train": {"dfdc": {"fake": {"crops": 3}}}}}
+    assert seen_by(trained_fakes) == {"dfdc": {"*"}}

@@ -51,9 +51,12 @@ COLUMNS: dict[str, Column] = {
 
 
 def seen_by(meta: dict) -> dict[str, set[str]]:
-    """``{source: methods}`` a checkpoint trained or validated on ("*" where its fakes' methods are unrecorded)."""
+    """``{source: fake methods}`` a checkpoint trained on, or chose its epoch by ("*" where its fakes' methods
+    are unrecorded; an empty set: that source's reals only). Validation counts only where it chose: a run
+    that kept its last epoch (``keep: last``) was never steered by what it validated on."""
     seen: dict[str, set[str]] = {}
-    for part in ("train", "val"):
+    chose = meta.get("recipe", {}).get("keep", "best") == "best"
+    for part in ("train", "val") if chose else ("train",):
         for source, labels in meta.get("data", {}).get(part, {}).items():
             fake = labels.get("fake", {})
             methods = set(fake.get("methods", {})) or ({"*"} if fake.get("crops") else set())
@@ -66,8 +69,8 @@ def check_unseen(checkpoint: str | Path, column: Column) -> None:
     from ..models.checkpoint import read_metadata
 
     seen = seen_by(read_metadata(checkpoint))
-    if column.test_method is None:
-        clash = column.test_source in seen
+    if column.test_method is None:  # a held-out dataset: seen if any of its fakes were (its reals: see splits)
+        clash = bool(seen.get(column.test_source))
     else:
         methods = seen.get(column.test_source, set())
         clash = column.test_method in methods or "*" in methods
@@ -128,7 +131,7 @@ def score_column(checkpoint: Path, samples: list, column: Column, splits: Path |
 
     out = {"title": column.title, "level": column.level, "checkpoint": str(checkpoint), "report": report(fresh)}
     out["auc"] = _auc(out["report"], column.level)
-    if trained and column.test_method is not None:
+    if trained:  # every fake it never saw (a reals-only model saw none), against the same held-out reals
         out["all_fakes"] = report(fresh | (labels == 1))
     return out
 
