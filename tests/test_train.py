@@ -164,3 +164,44 @@ def test_a_model_records_the_framing_its_crops_were_cut_with(tmp_path):
     assert crop_framing([tmp_path / "v1_folder_without_index"]) is None
     with pytest.raises(UserError, match="different detectors or margins"):
         crop_framing([haar, index(tmp_path / "mp", "mediapipe", 1.3)])
+
+
+def test_a_run_killed_mid_epoch_resumes_from_the_batch_it_saved(tmp_path, monkeypatch):
+    """last.pt is written within an epoch too (every save_every_min): a run killed there goes on with the rest
+    of the same draw, not from the epoch's start and not with a new draw."""
+    from flashivy.training import train as training
+
+    write_face_crops(tmp_path / "faces")
+    common = dict(model="baseline", pretrained=False, sources={"gen": str(tmp_path / "faces")}, epochs=1,
+                  samples_per_epoch=64, batch_size=16, workers=0, val_fraction=0.34, test_fraction=0.34,
+                  device="cpu", threads=2, record_seen=True)
+    train(TrainConfig(out=str(tmp_path / "whole"), **common))
+    whole = json.loads((tmp_path / "whole" / "seen.json").read_text())["epochs"]["0"][0]
+
+    made, step, calls = training.FaceSwapRun.__init__, training.FaceSwapRun.step, []
+
+    def often(self, *args, **kwargs):
+        made(self, *args, **kwargs)
+        self.save_every_min = 1e-9  # a save after every batch
+
+    def killed_at_the_third(self, batch):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return step(self, batch)
+
+    monkeypatch.setattr(training.FaceSwapRun, "__init__", often)
+    monkeypatch.setattr(training.FaceSwapRun, "step", killed_at_the_third)
+    cut = TrainConfig(out=str(tmp_path / "cut"), **common)
+    with pytest.raises(KeyboardInterrupt):
+        train(cut)
+    import torch
+
+    state = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)
+    assert state["epoch"] == -1 and state["step"] == 2  # two batches of the first epoch done
+    monkeypatch.setattr(training.FaceSwapRun, "step", step)
+    train(cut)
+    rest = json.loads((tmp_path / "cut" / "seen.json").read_text())["epochs"]["0"][0]
+    assert rest == whole[32:]  # the last two batches of the same draw
+    log = (tmp_path / "cut" / "log.csv").read_text().splitlines()
+    assert len(log) == 2 and log[1].startswith("1,")

@@ -41,21 +41,25 @@ class Run:
     def __init__(self, out: str | Path, epochs: int, steps_per_epoch: int, batch_size: int,
                  time_limit_min: float = 0, patience: int | None = None, keep: str = "best",
                  device: torch.device = torch.device("cpu"), amp: bool = False,
-                 world: distributed.World = distributed.World()):
+                 world: distributed.World = distributed.World(), save_every_min: float = 15):
         self.out = Path(out)
         self.epochs, self.steps_per_epoch, self.batch_size = epochs, steps_per_epoch, batch_size
         self.time_limit_min, self.patience, self.keep = time_limit_min, patience, keep
         self.device, self.amp, self.world = device, amp, world
         self.state_path, self.best_path = self.out / STATE_FILE, self.out / BEST_FILE
+        self.save_every_min = save_every_min  # last.pt within an epoch too, so a killed run loses at most this
         self.log: list[dict] = []
+        self.best, self.stale = -1.0, 0
+        self.resumed_step, self.resumed_totals = 0, {}  # where a run killed mid-epoch stopped, and its sums
 
     # ---- what a run says about itself -------------------------------------------------------------
     def step(self, batch) -> tuple[torch.Tensor, dict[str, float]]:
         """The loss of one batch, and numbers to add up over the epoch for :meth:`summarise`."""
         raise NotImplementedError
 
-    def batches(self, epoch: int) -> Iterable:
-        """The epoch's batches (this rank's part of them), in order."""
+    def batches(self, epoch: int, skip: int = 0) -> Iterable:
+        """The epoch's batches (this rank's part of them), in order, the first ``skip`` left out (an epoch
+        resumed where a killed run saved it: the same draw, from where it stopped)."""
         raise NotImplementedError
 
     def validate(self) -> tuple[dict, dict]:
@@ -88,14 +92,15 @@ class Run:
     def fit(self, from_starting_point: bool = False) -> list[dict]:
         """Train to the end (or the budget, or early stopping); returns the log, one row per epoch."""
         main = self.world.is_main
-        start, best, stale = self.resume()
-        if main and start:
-            print(f"resumed from {self.state_path} at epoch {start}", file=sys.stderr)
+        start = self.resume()
+        if main and (start or self.resumed_step):
+            print(f"resumed from {self.state_path} at epoch {start}"
+                  + (f", step {self.resumed_step}" if self.resumed_step else ""), file=sys.stderr)
         if from_starting_point and not self.log:  # fine-tuning keeps its start unless an epoch beats it
-            best = self.starting_point()
+            self.best = self.starting_point()
         started = time.time()
         for epoch in range(start, self.epochs):
-            if self.patience is not None and stale >= self.patience and self.keep == "best":
+            if self.patience is not None and self.stale >= self.patience and self.keep == "best":
                 if main:
                     print(f"early stop: no gain for {self.patience} epochs", file=sys.stderr)
                 break
@@ -109,17 +114,17 @@ class Run:
             report, row = self.validate()
             row = {"epoch": epoch + 1, **self.summarise(distributed.gather(self.world, totals)), **row,
                    "lr": self.schedule.get_last_lr()[-1], "seconds": round(time.time() - t0, 1),
-                   "images_per_s": round(self.steps_per_epoch * self.batch_size / train_time, 1),
+                   "images_per_s": round(self.trained_steps * self.batch_size / train_time, 1),
                    "processes": self.world.size}
             self.log.append(row)
             # every rank holds the same gathered metrics, so all take the same best / stale decisions
-            improved = row["val_score"] > best
-            best, stale = (row["val_score"], 0) if improved else (best, stale + 1)
+            improved = row["val_score"] > self.best
+            self.best, self.stale = (row["val_score"], 0) if improved else (self.best, self.stale + 1)
             if main:
                 print(json.dumps(row), file=sys.stderr)
                 if improved or self.keep == "last":
                     self.save_best(report)
-                self._save_state(epoch, best, stale)
+                self._save_state(epoch + 1)
                 write_log(self.log, self.out / "log.csv")
                 plot_curves(self.log, self.out / "curves.png")
         distributed.barrier(self.world)  # best.safetensors is complete before anyone reads it
@@ -129,10 +134,14 @@ class Run:
 
     def _train_epoch(self, epoch: int) -> dict[str, float]:
         self.train_mode()
-        bar = tqdm(self.batches(epoch), total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{self.epochs}",
-                   file=sys.stderr, dynamic_ncols=True, disable=not self.world.is_main)
-        totals: dict[str, float] = {"loss": 0.0, "steps": 0}
+        skip, self.resumed_step = self.resumed_step, 0
+        bar = tqdm(self.batches(epoch, skip), total=self.steps_per_epoch, initial=skip,
+                   desc=f"epoch {epoch + 1}/{self.epochs}", file=sys.stderr, dynamic_ncols=True,
+                   disable=not self.world.is_main)
+        totals: dict[str, float] = {"loss": 0.0, "steps": 0, **self.resumed_totals}
+        self.resumed_totals = {}
         recent: list[float] = []
+        saved, done = time.time(), skip
         for batch in bar:
             loss, numbers = self.step(batch)
             self.optimizer.zero_grad(set_to_none=True)
@@ -143,6 +152,12 @@ class Run:
             bar.set_postfix(loss=f"{np.mean(recent):.4f}")
             for key, value in {"loss": recent[-1], "steps": 1, **numbers}.items():
                 totals[key] = totals.get(key, 0.0) + value
+            done += 1  # batches of this epoch trained on, those before a resume included
+            if self.save_every_min and time.time() - saved > self.save_every_min * 60 and done < self.steps_per_epoch:
+                if self.world.is_main:
+                    self._save_state(epoch, step=done, totals=totals)
+                saved = time.time()
+        self.trained_steps = done - skip  # by this process, for its images/s
         return totals
 
     def _over_budget(self, started: float) -> bool:
@@ -151,23 +166,28 @@ class Run:
         over = bool(self.time_limit_min and self.log and elapsed + self.log[-1]["seconds"] > self.time_limit_min * 60)
         return distributed.broadcast(self.world, over)
 
-    def _save_state(self, epoch: int, best: float, stale: int) -> None:
+    def _save_state(self, epochs_done: int, step: int = 0, totals: dict | None = None) -> None:
+        """``last.pt``: the trainee, optimiser and schedule after ``epochs_done`` epochs and ``step`` batches of
+        the next (mid-epoch saves carry that epoch's running ``totals``)."""
         with atomic_path(self.state_path) as tmp:  # no half-written state if killed here
             torch.save({"model": self.trainee.state_dict(), "optimizer": self.optimizer.state_dict(),
-                        "schedule": self.schedule.state_dict(), "epoch": epoch, "best": best, "stale": stale,
-                        "log": json.dumps(self.log)}, tmp)
+                        "schedule": self.schedule.state_dict(), "epoch": epochs_done - 1, "best": self.best,
+                        "stale": self.stale, "log": json.dumps(self.log), "step": step,
+                        "totals": json.dumps(totals or {})}, tmp)
 
-    def resume(self) -> tuple[int, float, int]:
-        """Epoch to start at, best score, epochs without gain (from ``last.pt`` when it exists); called once,
-        before the first epoch (a subclass extends it to wrap the net for torchrun after loading)."""
+    def resume(self) -> int:
+        """The epoch to start at, with the best score, the epochs without gain and any mid-epoch position
+        restored from ``last.pt`` when it exists; called once, before the first epoch (a subclass extends it
+        to wrap the net for torchrun after loading)."""
         if not self.state_path.exists():
-            return 0, -1.0, 0
+            return 0
         state = torch.load(self.state_path, map_location=self.device, weights_only=True)
         self.trainee.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
-        self.log = json.loads(state["log"])
-        return state["epoch"] + 1, state["best"], state["stale"]
+        self.log, self.best, self.stale = json.loads(state["log"]), state["best"], state["stale"]
+        self.resumed_step, self.resumed_totals = state.get("step", 0), json.loads(state.get("totals", "{}"))
+        return state["epoch"] + 1
 
 
 def write_log(rows: list[dict], path: Path) -> None:

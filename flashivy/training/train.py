@@ -130,9 +130,10 @@ class ShardedWeightedSampler(torch.utils.data.Sampler):
         self.partners = partners
         self.per_rank = batch_size // world.size
         self.epoch = 0
+        self.skip = 0  # batches of the epoch already trained on (a run resumed mid-epoch)
 
     def __len__(self) -> int:
-        return self.batches * self.per_rank
+        return (self.batches - self.skip) * self.per_rank
 
     def __iter__(self):
         seed = self.seed * 1000 + self.epoch
@@ -143,7 +144,8 @@ class ShardedWeightedSampler(torch.utils.data.Sampler):
             rng = np.random.default_rng(seed)
             draw = torch.tensor([j for i in draw.tolist() for j in (i, self.partners(i, rng))])
         start = self.world.rank * self.per_rank
-        return iter(draw.view(self.batches, self.batch_size)[:, start:start + self.per_rank].reshape(-1).tolist())
+        mine = draw.view(self.batches, self.batch_size)[self.skip:, start:start + self.per_rank]
+        return iter(mine.reshape(-1).tolist())
 
 
 @torch.inference_mode()
@@ -287,7 +289,7 @@ class FaceSwapRun(Run):
         self.seen: dict[int, list[int]] = {}
         self.loss_fn = nn.BCEWithLogitsLoss()
 
-    def resume(self) -> tuple[int, float, int]:
+    def resume(self) -> int:
         resumed = super().resume()
         # DDP after any resume: it broadcasts rank 0's weights and averages gradients from here on.
         if self.world.distributed:
@@ -300,8 +302,9 @@ class FaceSwapRun(Run):
         for m in self.frozen_norms:  # frozen layers keep their running statistics
             m.eval()
 
-    def batches(self, epoch: int):
+    def batches(self, epoch: int, skip: int = 0):
         self.train_ds.epoch = self.sampler.epoch = epoch
+        self.sampler.skip = skip
         self.epoch_seen = self.seen.setdefault(epoch, []) if self.cfg.record_seen else None
         return _loader(self.train_ds, self.cfg.batch_size // self.world.size, self.cfg.workers, sampler=self.sampler)
 

@@ -14,6 +14,7 @@ held-out test split is reported, clean and under JPEG 70 and a 1/2 downscale.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from dataclasses import asdict, replace
@@ -131,10 +132,11 @@ class KindRun(Run):
     def train_mode(self) -> None:
         self.trainee.train()  # the rest of the model stays in eval mode: frozen, statistics included
 
-    def batches(self, epoch: int):
+    def batches(self, epoch: int, skip: int = 0):
         self.train_ds.epoch = epoch
         self.sampler.generator.manual_seed(self.cfg.seed * 1000 + epoch)
-        return self.loader
+        # the same draw from where a killed run stopped (the skipped batches are drawn, not trained on)
+        return itertools.islice(self.loader, skip, None)
 
     def step(self, batch) -> tuple[torch.Tensor, dict[str, float]]:
         x, y, _ = batch
