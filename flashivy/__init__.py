@@ -14,6 +14,7 @@ The public surface, imported on first use (``import flashivy`` itself loads noth
 Errors a caller can act on derive from ``UserError``: ``InputError`` (the file, folder or face given)
 and ``ConfigError`` (a flag, recipe, checkpoint, device or missing extra).
 """
+# ruff: noqa: F401 - the TYPE_CHECKING imports below are re-exports, listed in __all__ through _LAZY
 from __future__ import annotations
 
 from importlib import import_module
@@ -43,7 +44,6 @@ _LAZY = {
 __all__ = ["ConfigError", "InputError", "UserError", "__version__", *_LAZY]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports on demand
-    # ruff: noqa: F401
     from .faces.detectors import create_detector, list_detectors
     from .inference.detector import Detector
     from .inference.quality import QualityWarning
