@@ -146,9 +146,6 @@ def _c2pa_statement(manifest: dict, state: str | None, results: dict) -> Stateme
 
 # --- XMP --------------------------------------------------------------------------------------------------
 
-_XMP = re.compile(rb"<x:xmpmeta[\s>].*?</x:xmpmeta>", re.S)
-
-
 def _xmp_packet(path: Path) -> bytes | None:
     size = path.stat().st_size
     with open(path, "rb") as fh:
@@ -157,10 +154,11 @@ def _xmp_packet(path: Path) -> bytes | None:
         if size > XMP_SCAN_BYTES:
             fh.seek(max(XMP_SCAN_BYTES, size - XMP_SCAN_BYTES))
             tail = fh.read()
-    for chunk in (head, tail):
-        match = _XMP.search(chunk)
-        if match:
-            return match.group(0)[:MAX_XMP_BYTES]
+    for chunk in (head, tail):  # find, not a regex: linear however many openings a hostile file holds
+        start = chunk.find(b"<x:xmpmeta")
+        end = chunk.find(b"</x:xmpmeta>", start, start + MAX_XMP_BYTES) if start >= 0 else -1
+        if end > start:
+            return chunk[start:end + len(b"</x:xmpmeta>")]
     return None
 
 
