@@ -54,20 +54,27 @@ def per_image_stages(samples, landmarks, size: int, n: int) -> dict[str, float]:
     return {k: 1000 * v / n for k, v in times.items()}
 
 
-def model_step(model_name: str, size: int, batch: int, freeze: list[str], threads: int, steps: int) -> dict:
-    """Milliseconds per image of forward, backward and the optimiser step on random input."""
+def _trainee(model_name: str, freeze: list[str]):
+    """The model in training mode with ``freeze`` left untrained (their batch norms in eval mode), and AdamW."""
     import torch
 
     from flashivy.models.registry import create_model
     from flashivy.training.train import freeze as freeze_layers
 
-    torch.set_num_threads(threads)
     model = create_model(model_name, pretrained=False).to(memory_format=torch.channels_last)
     norms = freeze_layers(model, freeze)
     model.train()
     for m in norms:
         m.eval()
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    return model, torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+
+
+def model_step(model_name: str, size: int, batch: int, freeze: list[str], threads: int, steps: int) -> dict:
+    """Milliseconds per image of forward, backward and the optimiser step on random input."""
+    import torch
+
+    torch.set_num_threads(threads)
+    model, opt = _trainee(model_name, freeze)
     x = torch.randn(batch, 3, size, size).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 2, (batch,)).float()
     loss_fn = torch.nn.BCEWithLogitsLoss()
@@ -93,21 +100,15 @@ def end_to_end(samples, landmarks, model_name: str, size: int, batch: int, freez
     import torch
     from torch.utils.data import DataLoader
 
-    from flashivy.models.registry import create_model, model_spec
+    from flashivy.models.registry import model_spec
     from flashivy.training.dataset import FaceDataset
-    from flashivy.training.train import freeze as freeze_layers
 
     torch.set_num_threads(threads)
     spec = model_spec(model_name)
     ds = FaceDataset(samples, size, spec.mean, spec.std, train=True, self_blend=0.5, landmarks=landmarks)
     loader = DataLoader(ds, batch_size=batch, shuffle=True, num_workers=workers, drop_last=True,
                         persistent_workers=False, generator=torch.Generator().manual_seed(0))
-    model = create_model(model_name, pretrained=False).to(memory_format=torch.channels_last)
-    norms = freeze_layers(model, freeze)
-    model.train()
-    for m in norms:
-        m.eval()
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    model, opt = _trainee(model_name, freeze)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     seen, started = 0, None
     for step, (x, y, _) in enumerate(loader):
