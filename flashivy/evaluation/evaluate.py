@@ -142,6 +142,7 @@ def evaluate(root: str | Path, checkpoint: str | Path | None = None, out: str | 
     source = source or root.name
     perturbations = parse_perturbations(perturb) if perturb else []
     detector = Detector.from_checkpoint(checkpoint, device=device, backend=backend, batch_size=batch_size)
+    detector.read_provenance = False  # metrics need the scores only, not each file's metadata
     exclude = excluded_groups(exclude_splits, source)
     videos = find_videos(root)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 # IPTC digital source types (http://cv.iptc.org/newscodes/digitalsourcetype/): what each says, and whether
@@ -98,9 +99,8 @@ def _c2pa(path: Path, found: Provenance) -> None:
     except ImportError:
         found.notes.append("C2PA manifests not read: c2pa-python is not installed")
         return
-    settings = c2pa.Settings.from_dict({"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}})
     try:
-        with c2pa.Reader(path, context=c2pa.Context(settings)) as reader:
+        with c2pa.Reader(path, context=_offline_context()) as reader:
             manifest = reader.get_active_manifest() or {}
             state = reader.get_validation_state()
             results = reader.get_validation_results() or {}
@@ -112,6 +112,14 @@ def _c2pa(path: Path, found: Provenance) -> None:
                            "(damaged, truncated or stripped: it proves nothing either way)")
         return
     found.statements.append(_c2pa_statement(manifest, state, results))
+
+
+@lru_cache(maxsize=1)
+def _offline_context():
+    """One c2pa Context for every file: no remote manifest fetched, no certificate revocation asked online."""
+    import c2pa
+
+    return c2pa.Context(c2pa.Settings.from_dict({"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}))
 
 
 def _c2pa_statement(manifest: dict, state: str | None, results: dict) -> Statement:
