@@ -13,10 +13,16 @@ from pathlib import Path
 
 import numpy as np
 
-from flashivy.media.images import load_image
 from flashivy.datasets.samples import load_source, read_splits
+from flashivy.evaluation.quality_sweep import (
+    SWEEPS,
+    plot,
+    run_sweep,
+    threshold,
+    trusted,
+)
 from flashivy.inference.detector import Detector
-from flashivy.evaluation.quality_sweep import SWEEPS, plot, run_sweep, threshold, trusted
+from flashivy.media.images import load_image
 
 
 def main() -> None:

@@ -180,7 +180,8 @@ def test_train_kind_trains_only_its_branch_and_reports_held_out(tmp_path, held_o
                           if v.is_floating_point()), "the branch did train"  # (its blocks keep their numbers)
     assert set(report["test"]["synthetic"]["conditions"]) == {"jpeg70", "half_scale", "blur1"}
     assert load_source(kind_root, "synthetic")  # the v1 layout the recipe's split is recomputed from
-    assert read_metadata(tmp_path / "run" / "best.safetensors")["tested_on"][-1]["method"] == GENERATED
+    row = read_metadata(tmp_path / "run" / "best.safetensors")["tested_on"][-1]
+    assert (row["kind"], row["method"]) == (GENERATED, "synthetic")  # fakes naming no generator: their source
     # carried over (init): the trained head is scored before training on and kept unless an epoch beats it
     from dataclasses import replace
     again = train_kind(replace(cfg, init=str(tmp_path / "run" / "best.safetensors"), out=str(tmp_path / "again"),

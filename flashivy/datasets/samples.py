@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import ConfigError, InputError
-from ..media.layout import group_ids
+from ..media.layout import group_ids, listed_metadata
 
 LABELS = ("real", "fake")  # class order: index 1 is "fake", the positive class
 
@@ -45,7 +45,13 @@ def load_source(root: str | Path, source: str | None = None) -> list[Sample]:
         raise InputError(f"{root}: no crop index and no {{real,fake}}/*.jpg face crops")
     videos = [p.stem.rsplit("_", 1)[0] for p, _ in files]
     groups = group_ids(videos)
-    return [Sample(p, LABELS.index(label), v, groups[v], source) for (p, label), v in zip(files, videos)]
+    listed = listed_metadata(root)  # a metadata.csv beside the images: their groups and generators
+    samples = []
+    for (p, label), v in zip(files, videos):
+        group, generator = listed.get(p.relative_to(root).as_posix(), ("", ""))
+        samples.append(Sample(p, LABELS.index(label), v, group or groups[v], source,
+                              generator if label == "fake" else ""))
+    return samples
 
 
 def group_rank(group: str, seed: int) -> str:
@@ -62,8 +68,8 @@ def split_by_group(samples: list[Sample], val_fraction: float = 0.2, seed: int =
     """Train/validation split by group, stratified by source and label.
 
     Within each source, the groups of real and of fake samples are ordered by
-    a seeded hash and the first ``val_fraction`` of each go to validation;
-    a group holding both labels goes where its first label put it.
+    a seeded hash and the first ``val_fraction`` of each go to validation (at least one of a cell of
+    two or more); a group holding both labels goes where its first label put it.
     """
     val_groups: set[tuple[str, str]] = set()
     by_key: dict[tuple[str, int], set[str]] = {}
@@ -73,6 +79,8 @@ def split_by_group(samples: list[Sample], val_fraction: float = 0.2, seed: int =
     for (source, _label), groups in sorted(by_key.items()):
         fresh = sorted((g for g in groups if (source, g) not in decided), key=lambda g: group_rank(g, seed))
         n_val = round(len(groups) * val_fraction)
+        if val_fraction > 0 and n_val == 0 and len(groups) >= 2:
+            n_val = 1  # a cell of a few groups (three people) still puts one aside, else the split holds none
         already = sum((source, g) in val_groups for g in groups)
         for g in fresh[:max(0, n_val - already)]:
             val_groups.add((source, g))

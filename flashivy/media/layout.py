@@ -89,24 +89,27 @@ def video_id(stem: str, method: str) -> str:
     return f"{method}_{stem}" if method and method != "original" else stem
 
 
-def _metadata_groups(root: Path) -> dict[str, str]:
-    """``{relative path: group}`` from a ``metadata.csv`` beside the files, if there is one: its ``group``
-    column (diffusion_faces: one person, or one prompt code), else DFDC's ``source_video``."""
+def listed_metadata(root: Path) -> dict[str, tuple[str, str]]:
+    """``{relative path: (group, generator)}`` from a ``metadata.csv`` beside the files, if there is one: its
+    ``group`` column (diffusion_faces: one person, or one prompt code), else DFDC's ``source_video``; and its
+    ``generator`` column (which model made a generated face: the method of a leave-one-generator-out test)."""
     import csv
 
     meta = root / GROUPS_FILE
     if not meta.is_file():
         return {}
     with open(meta, newline="", encoding="utf-8") as fh:
-        rows = [(row.get("path"), row.get("group") or row.get("source_video")) for row in csv.DictReader(fh)]
-    return {path: group for path, group in rows if path and group}
+        rows = [(row.get("path"), row.get("group") or row.get("source_video") or "", row.get("generator") or "")
+                for row in csv.DictReader(fh)]
+    return {path: (group, generator) for path, group, generator in rows if path}
 
 
 def find_media(root: str | Path, suffixes: set[str] = VIDEO_SUFFIXES | IMAGE_SUFFIXES) -> list[MediaItem]:
     """Video and image files under ``root`` (or ``root`` itself), sorted, labelled and grouped.
 
     Groups come from a ``metadata.csv`` beside the files when present (DFDC:
-    a fake stays with the real video it was made from), else from FF++ ids.
+    a fake stays with the real video it was made from), else from FF++ ids; a fake's method is the
+    generator that file names, when it names one.
     """
     root = Path(root)
     if root.is_file():
@@ -115,12 +118,12 @@ def find_media(root: str | Path, suffixes: set[str] = VIDEO_SUFFIXES | IMAGE_SUF
         paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in suffixes and p.is_file())
     labelled = [(p, *label_from_path(p)) for p in paths]
     groups = group_ids([p.stem for p, _, _ in labelled])
-    listed = {} if root.is_file() else _metadata_groups(root)
+    listed = {} if root.is_file() else listed_metadata(root)
     items = []
     for p, label, method in labelled:
-        group = listed.get(p.relative_to(root).as_posix()) if listed else None
-        items.append(MediaItem(path=p, label=label, method=method, video=video_id(p.stem, method),
-                               group=group or groups[p.stem]))
+        group, generator = listed.get(p.relative_to(root).as_posix(), ("", "")) if listed else ("", "")
+        items.append(MediaItem(path=p, label=label, method=generator if label == "fake" and generator else method,
+                               video=video_id(p.stem, method), group=group or groups[p.stem]))
     return items
 
 

@@ -61,6 +61,19 @@ class KindHeads(nn.Module):
         return f"base.{base_layer}" if kind == MANIPULATED else f"branches.{kind}.{base_layer}"
 
 
+def face_swap_part(model: nn.Module, meta: dict) -> tuple[nn.Module, dict]:
+    """The face-swap model inside a checkpoint with kind heads, and the metadata it had before they were added:
+    what a new head of a kind is trained on when it replaces the one the checkpoint has."""
+    if not isinstance(model, KindHeads):
+        return model, meta
+    extra = set(model.kinds[1:])
+    meta = {k: v for k, v in meta.items() if k not in ("branch_at", "stored_half", "kind_training", "base_sha256")}
+    meta["heads"] = meta["heads"][:1]
+    meta["tested_on"] = [r for r in meta.get("tested_on", []) if r.get("method") not in extra
+                         and r.get("kind") not in extra]
+    return model.base, meta
+
+
 def build(meta: dict, base: nn.Module) -> nn.Module:
     """The model a checkpoint's metadata describes, around its base architecture."""
     extra = kinds_of(meta)[1:]

@@ -118,6 +118,11 @@ class KindConfig:
     kind: str = GENERATED
     kind_sources: dict[str, str] = field(default_factory=dict)
     other_sources: dict[str, str] = field(default_factory=dict)
+    # generators (the ``method`` of the kind's fakes) left out of train and validation, every image of theirs
+    # in test: a leave-one-generator-out run, whose figure on them says what to expect of a generator not seen
+    unseen_methods: list[str] = field(default_factory=list)
+    # report.json of such runs: their unseen-generator figures go into this head's record and reading text
+    leave_one_out: list[str] = field(default_factory=list)
     branch_at: int = 5
     # start the branch from this checkpoint's trained branch of the same kind instead of a copy of the base's
     # layers: carries a head over to a base fine-tuned with the trunk frozen (the trunks must be equal)

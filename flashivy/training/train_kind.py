@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from collections import Counter
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -25,18 +26,18 @@ import torch
 from torch import nn
 
 from ..core.atomic import write_text_atomic
-from ..core.errors import ConfigError, InputError
+from ..core.errors import ConfigError, InputError, require_file
 from ..core.paths import sha256
 from ..datasets.crops import crop_framing
 from ..datasets.samples import Sample, cap_per_source, describe, load_source
 from ..evaluation.metrics import binary_report, expected_calibration_error, plot_roc
 from ..media.images import gaussian_blur, jpeg, load_image, rescale
-from ..models.branches import KindHeads
+from ..models.branches import KindHeads, face_swap_part
 from ..models.calibration import calibrated_probs, fit_calibration
 from ..models.checkpoint import load_checkpoint, save_checkpoint
-from ..models.kinds import heads_of
+from ..models.kinds import heads_of, kinds_of
 from ..models.preprocess import normalise
-from .dataset import FaceDataset, balanced_weights
+from .dataset import FaceDataset
 from .loop import Run, start
 from .recipe import KindConfig
 
@@ -57,13 +58,25 @@ def kind_splits(cfg: KindConfig) -> dict[str, list[Sample]]:
     split_cfg = TrainConfig(splits=cfg.base_splits, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
                             seed=cfg.seed)
     parts = [three_way_split(kind, replace(split_cfg, splits="")), three_way_split(others, split_cfg)]
-    return {name: parts[0][i] + parts[1][i] for i, name in enumerate(("train", "val", "test"))}
+    out = {name: parts[0][i] + parts[1][i] for i, name in enumerate(("train", "val", "test"))}
+    if unknown := sorted(set(cfg.unseen_methods) - {s.method for s in kind if s.label == 1}):
+        raise ConfigError(f"unseen_methods: no fake of the kind's data is made by {unknown}")
+    # Leave-generator-out: never trained on nor chosen by; test holds every image of it (the point of the run).
+    unseen = [s for name in ("train", "val") for s in out[name] if s.label == 1 and s.method in cfg.unseen_methods]
+    for name in ("train", "val"):
+        out[name] = [s for s in out[name] if not (s.label == 1 and s.method in cfg.unseen_methods)]
+    out["test"] += unseen
+    return out
 
 
 def epoch_weights(samples: list[Sample], kind_names: set[str], kind_share: float) -> np.ndarray:
-    """Balanced over (source, label) cells within each side; ``kind_share`` of the draw from the kind's data."""
-    weights = balanced_weights(samples)
+    """Balanced over (source, label) cells within each side, a cell of the kind's fakes split evenly between
+    its generators (SD 2.1 and FLUX share one folder); ``kind_share`` of the draw from the kind's data."""
     mine = np.array([s.source in kind_names for s in samples])
+    keys = [(s.source, s.label, s.method if m else "") for s, m in zip(samples, mine)]
+    cells = Counter(keys)
+    methods = Counter((source, label) for source, label, _ in cells)  # generators in each (source, label) cell
+    weights = np.array([1.0 / (cells[k] * methods[k[:2]]) for k in keys])
     for side, share in ((mine, kind_share), (~mine, 1 - kind_share)):
         if side.any():
             weights[side] *= share / weights[side].sum()
@@ -159,21 +172,28 @@ def train_kind(cfg: KindConfig) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     base, meta = load_checkpoint(cfg.base)
-    if len(heads_of(meta)) > 1:
-        raise ConfigError(f"{cfg.base}: already has kind heads; extend the face-swap checkpoint it was built on")
+    if others := [k for k in kinds_of(meta)[1:] if k != cfg.kind]:
+        raise ConfigError(f"{cfg.base}: has heads of other kinds too ({', '.join(others)}); extend the face-swap "
+                          "checkpoint it was built on")
+    base, meta = face_swap_part(base, meta)  # a head of this kind already there is replaced, the rest kept
     framing = crop_framing([*cfg.kind_sources.values(), *cfg.other_sources.values()])
     if framing and (framing["detector"], framing["margin"]) != (meta["crop"]["detector"], meta["crop"]["margin"]):
         raise InputError(f"the crops were cut with {framing}, the model with {meta['crop']}: re-cut them the "
                          "model's way, or the new head would learn the framing")
     parts = kind_splits(cfg)
+    # read before training, so a wrong report path fails now; a run holding a generator out is itself such a figure
+    leave_one_out = {} if cfg.unseen_methods else leave_one_out_figures(cfg.leave_one_out)
+    # Each group where its split put it: a generator left out is in test by its method, not its group (a person
+    # whose photos trained must not read as held out), so its fakes list no group of their own.
     write_text_atomic(out / "splits.json", json.dumps(
-        {name: sorted({f"{s.source}:{s.group}" for s in part}) for name, part in parts.items()}))
+        {name: sorted({f"{s.source}:{s.group}" for s in part if not (s.label == 1 and s.method in cfg.unseen_methods)})
+         for name, part in parts.items()}))
     model = KindHeads(base, cfg.branch_at, [cfg.kind]).to(memory_format=torch.channels_last)
     if cfg.init:
         model.branches[cfg.kind].load_state_dict(trained_branch(cfg.init, model, cfg.kind).state_dict())
     run = KindRun(cfg, model, meta, parts)
     run.fit(from_starting_point=bool(cfg.init))  # a carried-over head is kept unless training beats it
-    return finalize_kind(cfg, run.best_path, run.val, parts["test"])
+    return finalize_kind(cfg, run.best_path, run.val, parts["test"], leave_one_out)
 
 
 def _kind_validation(model: KindHeads, cfg: KindConfig, val: list[Sample], meta: dict) -> dict:
@@ -211,38 +231,77 @@ def _metadata(base_meta: dict, cfg: KindConfig, parts: dict[str, list[Sample]]) 
     return meta
 
 
-def finalize_kind(cfg: KindConfig, best_path: Path, val: list[Sample], test: list[Sample]) -> dict:
-    """Calibrate the new head on validation, report held-out test (clean and degraded), store both."""
+def generator_report(samples: list[Sample], probs: dict[str, np.ndarray], unseen: list[str]) -> dict:
+    """Each generator's held-out fakes against every held-out real photo of the kind's data, clean and under
+    each of ``probs``' conditions; ``unseen`` marks the generators the run never trained on."""
+    reals = [i for i, s in enumerate(samples) if s.label == 0]
+    report = {}
+    for gen in sorted({s.method or s.source for s in samples if s.label == 1}):
+        fakes = [i for i, s in enumerate(samples) if s.label == 1 and (s.method or s.source) == gen]
+        labels = np.array([samples[i].label for i in reals + fakes])
+        rep = binary_report(labels, probs["clean"][reals + fakes])
+        rep.update(source=samples[fakes[0]].source, unseen=gen in unseen, conditions={
+            name: {k: binary_report(labels, p[reals + fakes])[k] for k in ("auc", "ap", "eer", "accuracy")}
+            for name, p in probs.items() if name != "clean"})
+        report[gen] = rep
+    return report
+
+
+def leave_one_out_figures(paths: list[str]) -> dict:
+    """The unseen-generator figures of leave-one-generator-out runs (their ``report.json``), by generator."""
+    figures = {}
+    for path in paths:
+        require_file(path, ConfigError)
+        unseen = {g: r for g, r in json.loads(Path(path).read_text()).get("generators", {}).items() if r["unseen"]}
+        if not unseen:
+            raise ConfigError(f"{path}: not the report of a run with a generator left out (unseen_methods)")
+        figures.update({g: {k: r[k] for k in ("auc", "ap", "eer", "ece", "n_real", "n_fake", "conditions")}
+                        | {"run": path} for g, r in unseen.items()})
+    return figures
+
+
+def finalize_kind(cfg: KindConfig, best_path: Path, val: list[Sample], test: list[Sample],
+                  leave_one_out: dict | None = None) -> dict:
+    """Calibrate the new head on validation, report held-out test (clean and degraded) per source and per
+    generator, store both in the checkpoint, with the ``leave_one_out`` figures of :func:`leave_one_out_figures`."""
     model, meta = load_checkpoint(best_path)
     batch = cfg.batch_size * 2
     val_logits = branch_logits(model, cfg.kind, val, meta, batch)
     labels = np.array([s.label for s in val])
     temperature, bias = fit_calibration(val_logits, labels)
     kind_test = [s for s in test if s.source in cfg.kind_sources]
-    test_report = _report(test, calibrated_probs(branch_logits(model, cfg.kind, test, meta, batch), temperature, bias))
-    for name, transform in TEST_CONDITIONS.items():
-        if transform is not None:
-            logits = branch_logits(model, cfg.kind, kind_test, meta, batch, transform)
-            probs = calibrated_probs(logits, temperature, bias)
-            for source, rep in _report(kind_test, probs).items():
+    other_test = [s for s in test if s.source not in cfg.kind_sources]
+    probs = {name: calibrated_probs(branch_logits(model, cfg.kind, kind_test, meta, batch, transform), temperature,
+                                    bias) for name, transform in TEST_CONDITIONS.items()}
+    other_probs = calibrated_probs(branch_logits(model, cfg.kind, other_test, meta, batch), temperature, bias)
+    test_report = _report(kind_test + other_test, np.concatenate([probs["clean"], other_probs]))
+    for name, p in probs.items():
+        if name != "clean":
+            for source, rep in _report(kind_test, p).items():
                 test_report[source].setdefault("conditions", {})[name] = {k: rep[k] for k in ("auc", "ap", "eer",
                                                                                              "accuracy")}
+    generators = generator_report(kind_test, probs, cfg.unseen_methods)
     calibration = {"temperature": temperature, "bias": bias,
                    "val_ece_before": expected_calibration_error(labels, calibrated_probs(val_logits)),
                    "val_ece_after": expected_calibration_error(labels, calibrated_probs(val_logits, temperature, bias))}
     meta["heads"] = [h if h["kind"] != cfg.kind else {"kind": cfg.kind, "temperature": temperature, "bias": bias}
                      for h in meta["heads"]]
-    meta["kind_training"][cfg.kind].update(calibration=calibration, test=test_report)
-    meta["tested_on"] = [r for r in meta.get("tested_on", []) if r.get("method") != cfg.kind] + [
-        {"source": source, "method": cfg.kind, "level": "frame", "auc": test_report[source]["auc"],
-         "ece": test_report[source]["ece"], "n_real": test_report[source]["n_real"],
-         "n_fake": test_report[source]["n_fake"]} for source in sorted(cfg.kind_sources)]
+    meta["kind_training"][cfg.kind].update(calibration=calibration, test=test_report, generators=generators,
+                                           leave_one_out=leave_one_out or {})
+    # what the reading text says: each generator's held-out fakes against held-out real photos
+    meta["tested_on"] = [r for r in meta.get("tested_on", []) if cfg.kind not in (r.get("method"), r.get("kind"))] + [
+        {"source": rep["source"], "method": gen, "kind": cfg.kind, "level": "frame", "auc": rep["auc"],
+         "ece": rep["ece"], "n_real": rep["n_real"], "n_fake": rep["n_fake"], "unseen": rep["unseen"]}
+        for gen, rep in generators.items()]
     save_checkpoint(best_path, model, meta)
-    probs = calibrated_probs(branch_logits(model, cfg.kind, kind_test, meta, batch), temperature, bias)
-    plot_roc({f"{s} (held-out)": (np.array([t.label for t in kind_test if t.source == s]),
-                                  probs[[i for i, t in enumerate(kind_test) if t.source == s]])
-              for s in sorted(cfg.kind_sources)},
-             Path(cfg.out) / "roc_test.png", title=f"{cfg.kind} head: held-out test")
-    report = {"kind": cfg.kind, "checkpoint": str(best_path), "calibration": calibration, "test": test_report}
+    reals = [i for i, s in enumerate(kind_test) if s.label == 0]
+    curves = {}
+    for gen, rep in generators.items():
+        fakes = [i for i, s in enumerate(kind_test) if s.label == 1 and (s.method or s.source) == gen]
+        curves[f"{gen}{' (unseen)' if rep['unseen'] else ''} vs real photos"] = (
+            np.array([kind_test[i].label for i in reals + fakes]), probs["clean"][reals + fakes])
+    plot_roc(curves, Path(cfg.out) / "roc_test.png", title=f"{cfg.kind} head: held-out test")
+    report = {"kind": cfg.kind, "checkpoint": str(best_path), "calibration": calibration, "test": test_report,
+              "generators": generators}
     write_text_atomic(Path(cfg.out) / "report.json", json.dumps(report, indent=2))
     return report
