@@ -46,6 +46,11 @@ TEST_CONDITIONS = {"clean": None, "jpeg70": lambda im: jpeg(im, 70), "half_scale
                    "blur1": lambda im: gaussian_blur(im, 1.0)}
 
 
+def _left_out(s: Sample, cfg: KindConfig) -> bool:
+    """A fake made by a generator the recipe leaves out of training and validation."""
+    return s.label == 1 and s.method in cfg.unseen_methods
+
+
 def kind_splits(cfg: KindConfig) -> dict[str, list[Sample]]:
     """Train / val / test: the kind's data split by image group, the other data by the base's splits."""
     from .train import TrainConfig, three_way_split
@@ -62,9 +67,9 @@ def kind_splits(cfg: KindConfig) -> dict[str, list[Sample]]:
     if unknown := sorted(set(cfg.unseen_methods) - {s.method for s in kind if s.label == 1}):
         raise ConfigError(f"unseen_methods: no fake of the kind's data is made by {unknown}")
     # Leave-generator-out: never trained on nor chosen by; test holds every image of it (the point of the run).
-    unseen = [s for name in ("train", "val") for s in out[name] if s.label == 1 and s.method in cfg.unseen_methods]
+    unseen = [s for name in ("train", "val") for s in out[name] if _left_out(s, cfg)]
     for name in ("train", "val"):
-        out[name] = [s for s in out[name] if not (s.label == 1 and s.method in cfg.unseen_methods)]
+        out[name] = [s for s in out[name] if not _left_out(s, cfg)]
     out["test"] += unseen
     return out
 
@@ -186,7 +191,7 @@ def train_kind(cfg: KindConfig) -> dict:
     # Each group where its split put it: a generator left out is in test by its method, not its group (a person
     # whose photos trained must not read as held out), so its fakes list no group of their own.
     write_text_atomic(out / "splits.json", json.dumps(
-        {name: sorted({f"{s.source}:{s.group}" for s in part if not (s.label == 1 and s.method in cfg.unseen_methods)})
+        {name: sorted({f"{s.source}:{s.group}" for s in part if not _left_out(s, cfg)})
          for name, part in parts.items()}))
     model = KindHeads(base, cfg.branch_at, [cfg.kind]).to(memory_format=torch.channels_last)
     if cfg.init:
@@ -231,17 +236,22 @@ def _metadata(base_meta: dict, cfg: KindConfig, parts: dict[str, list[Sample]]) 
     return meta
 
 
+def generator_rows(samples: list[Sample]) -> dict[str, list[int]]:
+    """Per generator (a fake's method, else its source), the indexes of its fakes and of every real photo."""
+    reals = [i for i, s in enumerate(samples) if s.label == 0]
+    return {gen: reals + [i for i, s in enumerate(samples) if s.label == 1 and (s.method or s.source) == gen]
+            for gen in sorted({s.method or s.source for s in samples if s.label == 1})}
+
+
 def generator_report(samples: list[Sample], probs: dict[str, np.ndarray], unseen: list[str]) -> dict:
     """Each generator's held-out fakes against every held-out real photo of the kind's data, clean and under
     each of ``probs``' conditions; ``unseen`` marks the generators the run never trained on."""
-    reals = [i for i, s in enumerate(samples) if s.label == 0]
     report = {}
-    for gen in sorted({s.method or s.source for s in samples if s.label == 1}):
-        fakes = [i for i, s in enumerate(samples) if s.label == 1 and (s.method or s.source) == gen]
-        labels = np.array([samples[i].label for i in reals + fakes])
-        rep = binary_report(labels, probs["clean"][reals + fakes])
-        rep.update(source=samples[fakes[0]].source, unseen=gen in unseen, conditions={
-            name: {k: binary_report(labels, p[reals + fakes])[k] for k in ("auc", "ap", "eer", "accuracy")}
+    for gen, rows in generator_rows(samples).items():
+        labels = np.array([samples[i].label for i in rows])
+        rep = binary_report(labels, probs["clean"][rows])
+        rep.update(source=samples[rows[-1]].source, unseen=gen in unseen, conditions={
+            name: {k: binary_report(labels, p[rows])[k] for k in ("auc", "ap", "eer", "accuracy")}
             for name, p in probs.items() if name != "clean"})
         report[gen] = rep
     return report
@@ -294,12 +304,9 @@ def finalize_kind(cfg: KindConfig, best_path: Path, val: list[Sample], test: lis
          "ece": rep["ece"], "n_real": rep["n_real"], "n_fake": rep["n_fake"], "unseen": rep["unseen"]}
         for gen, rep in generators.items()]
     save_checkpoint(best_path, model, meta)
-    reals = [i for i, s in enumerate(kind_test) if s.label == 0]
-    curves = {}
-    for gen, rep in generators.items():
-        fakes = [i for i, s in enumerate(kind_test) if s.label == 1 and (s.method or s.source) == gen]
-        curves[f"{gen}{' (unseen)' if rep['unseen'] else ''} vs real photos"] = (
-            np.array([kind_test[i].label for i in reals + fakes]), probs["clean"][reals + fakes])
+    curves = {f"{gen}{' (unseen)' if generators[gen]['unseen'] else ''} vs real photos":
+              (np.array([kind_test[i].label for i in rows]), probs["clean"][rows])
+              for gen, rows in generator_rows(kind_test).items()}
     plot_roc(curves, Path(cfg.out) / "roc_test.png", title=f"{cfg.kind} head: held-out test")
     report = {"kind": cfg.kind, "checkpoint": str(best_path), "calibration": calibration, "test": test_report,
               "generators": generators}
