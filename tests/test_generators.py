@@ -106,16 +106,25 @@ def test_a_head_trained_without_flux_reports_it_unseen_and_the_shipped_head_is_r
     assert meta["heads"][0] == read_metadata(DEFAULT_CHECKPOINT)["heads"][0]
     ours, theirs = model.base.state_dict(), shipped.base.state_dict()
     assert all(torch.equal(ours[k], theirs[k]) for k in theirs), "the face-swap model is untouched"
-    rows = [r for r in meta["tested_on"] if r.get("kind") == GENERATED]
+    rows = [r for r in meta["tested_on"] if r.get("kind") == GENERATED and r["n_fake"]]
     assert {r["method"]: r["unseen"] for r in rows} == {SD: False, FLUX: True}
+    photos = next(r for r in meta["tested_on"] if r.get("kind") == GENERATED and not r["n_fake"])
+    assert (photos["source"], photos["n_real"]) == ("diffusion", flux["n_real"]), "one row per source of photos"
+    assert f"politicians' press photos and interview frames ({photos['false_positive_rate']:.0%} of " \
+           f"{photos['n_real']:,} called generated)" in cli_note(meta)
     assert "FLUX.1-dev portraits, a generator it never trained on, against real photos" in cli_note(meta)
+    caught = next(r for r in rows if r["method"] == FLUX)["detected"]
+    assert caught == pytest.approx(1 - flux["false_negative_rate"])
+    assert f"{flux['n_fake']:,} generated, {caught:.0%} of them called generated)" in cli_note(meta)
     splits = json.loads((tmp_path / "without_flux" / "splits.json").read_text())
     listed = [g for part in splits.values() for g in part]
     assert len(listed) == len(set(listed)), "a person whose photos trained is not listed as held out too"
 
-    final = train_kind(replace(cfg, unseen_methods=[], out=str(tmp_path / "all"),
+    final = train_kind(replace(cfg, unseen_methods=[], out=str(tmp_path / "all"), max_photos_called=0.01,
                                leave_one_out=[str(tmp_path / "without_flux" / "report.json")]))
     assert not any(r["unseen"] for r in final["generators"].values())
+    calibration = final["calibration"]  # the operating point: no validation photo may pass 0.5 at a 1 % cap
+    assert calibration["val_photos_called"] == 0 and calibration["bias"] <= calibration["bias_fitted"]
     meta = read_metadata(tmp_path / "all" / "best.safetensors")
     assert meta["kind_training"][GENERATED]["leave_one_out"][FLUX]["auc"] == pytest.approx(flux["auc"])
     assert f"scored AUC FLUX.1-dev portraits {flux['auc']:.2f} on the one left out" in cli_note(meta)

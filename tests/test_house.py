@@ -161,10 +161,10 @@ def test_a_shipped_checkpoint_was_trained_by_its_config_file(checkpoint, config)
     assert same_recipe(meta["recipe"], TrainConfig.from_file(ROOT / "configs" / config)) == []
 
 
-def test_the_shipped_generated_head_was_carried_over_by_its_config_file():
+def test_the_shipped_generated_head_was_trained_by_its_config_file():
     meta = read_metadata(DEFAULT_CHECKPOINT)
     recorded = meta["kind_training"]["generated"]["recipe"]
-    assert same_recipe(recorded, KindConfig.from_file(ROOT / "configs" / "default_heads.json")) == []
+    assert same_recipe(recorded, KindConfig.from_file(ROOT / "configs" / "default_generated.json")) == []
 
 
 def test_a_changed_recipe_is_noticed():

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from flashivy.evaluation.metrics import binary_report, eer, expected_calibration_error
-from flashivy.models.calibration import calibrated_probs, fit_calibration
+from flashivy.models.calibration import calibrated_probs, capped_bias, fit_calibration
 
 
 def test_ece_of_a_calibrated_and_an_overconfident_model():
@@ -48,3 +48,16 @@ def test_calibrated_probs_is_the_logistic_of_the_scaled_logit():
     assert calibrated_probs(np.array([0.0]))[0] == 0.5
     assert calibrated_probs(np.array([2.0]), temperature=2.0, bias=-1.0)[0] == 0.5
     assert calibrated_probs(np.array([np.log(3)]))[0] == pytest.approx(0.75)
+
+
+def test_a_capped_bias_lets_through_at_most_the_share_of_real_logits_asked_for():
+    real = np.random.default_rng(1).normal(0.5, 1.0, 2_000)  # a head that calls ~70 % of these photos fake
+    temperature, fitted = 1.5, 0.3
+    assert (calibrated_probs(real, temperature, fitted) >= 0.5).mean() > 0.5
+    for rate in (0.03, 0.05, 0.2):
+        bias = capped_bias(real, temperature, fitted, rate)
+        assert bias < fitted
+        assert rate - 0.002 <= (calibrated_probs(real, temperature, bias) >= 0.5).mean() <= rate
+    # already within the cap, or no cap: the fitted bias stays
+    assert capped_bias(real - 10, temperature, fitted, 0.05) == fitted
+    assert capped_bias(real, temperature, fitted, 0.0) == fitted

@@ -24,7 +24,7 @@ KNOWN_KINDS: dict[str, str] = {
 ALIASES = {"generated": "StyleGAN (140k fake set)", "synthetic": "StyleGAN (140k fake set)"}
 SOURCE_NAMES = {"ffpp": "FaceForensics++ c23", "dfdc": "DFDC", "synthetic": "StyleGAN"}
 # A source whose reals alone were used (real_sources): what those reals are
-REAL_NAMES = {"synthetic": "FFHQ portrait photos"}
+REAL_NAMES = {"synthetic": "FFHQ portrait photos", "diffusion": "politicians' press photos and interview frames"}
 
 
 def tested_on_rows(test_report: dict) -> list[dict]:
@@ -72,11 +72,16 @@ def never_seen(meta: dict) -> list[str]:
 
 
 def _row_text(row: dict) -> str:
+    if row.get("kind") and not row.get("n_fake"):  # a kind head's false alarms on the held-out real photos
+        what = REAL_NAMES.get(row["source"], f"{SOURCE_NAMES.get(row['source'], row['source'])} real photos")
+        return f"{what} ({row['false_positive_rate']:.0%} of {row['n_real']:,} called {row['kind']})"
     if row.get("kind"):  # a kind head's row: one generator's held-out fakes against held-out real photos
         auc = "n/a" if row.get("auc") is None else f"{row['auc']:.2f}"
         unseen = ", a generator it never trained on," if row.get("unseen") else ""
+        # the share it catches at the threshold: a fine AUC can sit beside few faces called generated
+        caught = f", {row['detected']:.0%} of them called generated" if row.get("detected") is not None else ""
         return (f"{KNOWN_KINDS.get(row['method'], row['method'])}{unseen} against real photos (frame AUC {auc}, "
-                f"{row['n_real']:,} real + {row['n_fake']:,} generated)")
+                f"{row['n_real']:,} real + {row['n_fake']:,} generated{caught})")
     if not row.get("n_fake") and row.get("false_positive_rate") is not None:
         what = REAL_NAMES.get(row["source"], f"{SOURCE_NAMES.get(row['source'], row['source'])} real faces")
         return f"{what} ({row['false_positive_rate']:.0%} of {row['n_real']:,} called fake)"

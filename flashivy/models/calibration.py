@@ -28,3 +28,15 @@ def fit_calibration(logits: np.ndarray, labels: np.ndarray) -> tuple[float, floa
 
     result = minimize(nll, np.zeros(2), method="L-BFGS-B", bounds=[(np.log(0.05), np.log(20.0)), (-5.0, 5.0)])
     return float(np.exp(result.x[0])), float(result.x[1])
+
+
+def capped_bias(real_logits: np.ndarray, temperature: float, bias: float, rate: float) -> float:
+    """``bias``, lowered where needed so that at most ``rate`` of ``real_logits`` reach probability 0.5.
+
+    An operating point for a head whose false alarms cost more than its misses: the probabilities then
+    understate (their ECE says by how much), in exchange for fewer real faces called fake."""
+    z = np.asarray(real_logits, float) / temperature
+    if rate <= 0 or not len(z):
+        return bias
+    # p >= 0.5 iff z + b >= 0: only logits above the (1 - rate) quantile may pass
+    return min(bias, -float(np.quantile(z, 1 - rate, method="higher")) - 1e-6)

@@ -18,7 +18,8 @@ from ..models.kinds import GENERATED
 # from its file in configs/ on these only (sources: the same names, wherever the crops sat on that machine).
 # time_limit_min is one: a long run is trained in chunks, each resumed with the time its session has (the
 # epochs it finished are in its log).
-RUN_ONLY_KEYS = ("out", "workers", "threads", "device", "record_seen", "time_limit_min")
+# leave_one_out is one too: it names the fold reports whose figures a head's record quotes, not what it learnt.
+RUN_ONLY_KEYS = ("out", "workers", "threads", "device", "record_seen", "time_limit_min", "leave_one_out")
 
 
 def same_recipe(recorded: dict, recipe) -> list[str]:
@@ -128,6 +129,9 @@ class KindConfig:
     # layers: carries a head over to a base fine-tuned with the trunk frozen (the trunks must be equal)
     init: str = ""
     kind_share: float = 0.75  # share of each epoch drawn from kind_sources (the rest: other_sources)
+    # operating point: at most this share of validation's real photos (the kind's sources) may reach 0.5; where
+    # calibration lets more through, the head's bias is lowered until they do not (0: calibration alone)
+    max_photos_called: float = 0.0
     out: str = "runs/generated"
     epochs: int = 6
     samples_per_epoch: int = 4096

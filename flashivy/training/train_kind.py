@@ -33,7 +33,7 @@ from ..datasets.samples import Sample, cap_per_source, describe, load_source
 from ..evaluation.metrics import binary_report, expected_calibration_error, plot_roc
 from ..media.images import gaussian_blur, jpeg, load_image, rescale
 from ..models.branches import KindHeads, face_swap_part
-from ..models.calibration import calibrated_probs, fit_calibration
+from ..models.calibration import calibrated_probs, capped_bias, fit_calibration
 from ..models.checkpoint import load_checkpoint, save_checkpoint
 from ..models.kinds import heads_of, kinds_of
 from ..models.preprocess import normalise
@@ -243,6 +243,17 @@ def generator_rows(samples: list[Sample]) -> dict[str, list[int]]:
             for gen in sorted({s.method or s.source for s in samples if s.label == 1})}
 
 
+def photo_rows(samples: list[Sample], probs: np.ndarray, kind: str) -> list[dict]:
+    """``tested_on`` rows of the held-out real photos, one per source (a pool would hide the worst one): how
+    many of them the head calls this kind."""
+    rows = []
+    for source in sorted({s.source for s in samples if s.label == 0}):
+        reals = np.array([s.label == 0 and s.source == source for s in samples])
+        rows.append({"source": source, "method": "", "kind": kind, "level": "frame", "n_real": int(reals.sum()),
+                     "n_fake": 0, "false_positive_rate": float((probs[reals] >= 0.5).mean())})
+    return rows
+
+
 def generator_report(samples: list[Sample], probs: dict[str, np.ndarray], unseen: list[str]) -> dict:
     """Each generator's held-out fakes against every held-out real photo of the kind's data, clean and under
     each of ``probs``' conditions; ``unseen`` marks the generators the run never trained on."""
@@ -278,7 +289,9 @@ def finalize_kind(cfg: KindConfig, best_path: Path, val: list[Sample], test: lis
     batch = cfg.batch_size * 2
     val_logits = branch_logits(model, cfg.kind, val, meta, batch)
     labels = np.array([s.label for s in val])
-    temperature, bias = fit_calibration(val_logits, labels)
+    temperature, fitted = fit_calibration(val_logits, labels)
+    photos = np.array([s.label == 0 and s.source in cfg.kind_sources for s in val])
+    bias = capped_bias(val_logits[photos], temperature, fitted, cfg.max_photos_called)
     kind_test = [s for s in test if s.source in cfg.kind_sources]
     other_test = [s for s in test if s.source not in cfg.kind_sources]
     probs = {name: calibrated_probs(branch_logits(model, cfg.kind, kind_test, meta, batch, transform), temperature,
@@ -291,7 +304,10 @@ def finalize_kind(cfg: KindConfig, best_path: Path, val: list[Sample], test: lis
                 test_report[source].setdefault("conditions", {})[name] = {k: rep[k] for k in ("auc", "ap", "eer",
                                                                                              "accuracy")}
     generators = generator_report(kind_test, probs, cfg.unseen_methods)
-    calibration = {"temperature": temperature, "bias": bias,
+    calibration = {"temperature": temperature, "bias": bias, "bias_fitted": fitted,
+                   "max_photos_called": cfg.max_photos_called,
+                   "val_photos_called": float((calibrated_probs(val_logits[photos], temperature, bias) >= 0.5).mean())
+                   if photos.any() else None,
                    "val_ece_before": expected_calibration_error(labels, calibrated_probs(val_logits)),
                    "val_ece_after": expected_calibration_error(labels, calibrated_probs(val_logits, temperature, bias))}
     meta["heads"] = [h if h["kind"] != cfg.kind else {"kind": cfg.kind, "temperature": temperature, "bias": bias}
@@ -301,8 +317,9 @@ def finalize_kind(cfg: KindConfig, best_path: Path, val: list[Sample], test: lis
     # what the reading text says: each generator's held-out fakes against held-out real photos
     meta["tested_on"] = [r for r in meta.get("tested_on", []) if cfg.kind not in (r.get("method"), r.get("kind"))] + [
         {"source": rep["source"], "method": gen, "kind": cfg.kind, "level": "frame", "auc": rep["auc"],
-         "ece": rep["ece"], "n_real": rep["n_real"], "n_fake": rep["n_fake"], "unseen": rep["unseen"]}
-        for gen, rep in generators.items()]
+         "ece": rep["ece"], "n_real": rep["n_real"], "n_fake": rep["n_fake"], "unseen": rep["unseen"],
+         "detected": 1 - rep["false_negative_rate"]}
+        for gen, rep in generators.items()] + photo_rows(kind_test, probs["clean"], cfg.kind)
     save_checkpoint(best_path, model, meta)
     curves = {f"{gen}{' (unseen)' if generators[gen]['unseen'] else ''} vs real photos":
               (np.array([kind_test[i].label for i in rows]), probs["clean"][rows])
