@@ -72,9 +72,10 @@ def never_seen(meta: dict) -> list[str]:
 
 
 def _row_text(row: dict) -> str:
-    if row.get("kind") and not row.get("n_fake"):  # a kind head's false alarms on the held-out real photos
-        what = REAL_NAMES.get(row["source"], f"{SOURCE_NAMES.get(row['source'], row['source'])} real photos")
-        return f"{what} ({row['false_positive_rate']:.0%} of {row['n_real']:,} called {row['kind']})"
+    if not row.get("n_fake") and row.get("false_positive_rate") is not None:  # reals only: its false alarms
+        noun = "real photos" if row.get("kind") else "real faces"
+        what = REAL_NAMES.get(row["source"], f"{SOURCE_NAMES.get(row['source'], row['source'])} {noun}")
+        return f"{what} ({row['false_positive_rate']:.0%} of {row['n_real']:,} called {row.get('kind') or 'fake'})"
     if row.get("kind"):  # a kind head's row: one generator's held-out fakes against held-out real photos
         auc = "n/a" if row.get("auc") is None else f"{row['auc']:.2f}"
         unseen = ", a generator it never trained on," if row.get("unseen") else ""
@@ -82,9 +83,6 @@ def _row_text(row: dict) -> str:
         caught = f", {row['detected']:.0%} of them called generated" if row.get("detected") is not None else ""
         return (f"{KNOWN_KINDS.get(row['method'], row['method'])}{unseen} against real photos (frame AUC {auc}, "
                 f"{row['n_real']:,} real + {row['n_fake']:,} generated{caught})")
-    if not row.get("n_fake") and row.get("false_positive_rate") is not None:
-        what = REAL_NAMES.get(row["source"], f"{SOURCE_NAMES.get(row['source'], row['source'])} real faces")
-        return f"{what} ({row['false_positive_rate']:.0%} of {row['n_real']:,} called fake)"
     what = SOURCE_NAMES.get(row["source"], row["source"])
     if row.get("method"):
         what = f"{what} {row['method']}"

@@ -243,17 +243,6 @@ def generator_rows(samples: list[Sample]) -> dict[str, list[int]]:
             for gen in sorted({s.method or s.source for s in samples if s.label == 1})}
 
 
-def photo_rows(samples: list[Sample], probs: np.ndarray, kind: str) -> list[dict]:
-    """``tested_on`` rows of the held-out real photos, one per source (a pool would hide the worst one): how
-    many of them the head calls this kind."""
-    rows = []
-    for source in sorted({s.source for s in samples if s.label == 0}):
-        reals = np.array([s.label == 0 and s.source == source for s in samples])
-        rows.append({"source": source, "method": "", "kind": kind, "level": "frame", "n_real": int(reals.sum()),
-                     "n_fake": 0, "false_positive_rate": float((probs[reals] >= 0.5).mean())})
-    return rows
-
-
 def generator_report(samples: list[Sample], probs: dict[str, np.ndarray], unseen: list[str]) -> dict:
     """Each generator's held-out fakes against every held-out real photo of the kind's data, clean and under
     each of ``probs``' conditions; ``unseen`` marks the generators the run never trained on."""
@@ -319,7 +308,11 @@ def finalize_kind(cfg: KindConfig, best_path: Path, val: list[Sample], test: lis
         {"source": rep["source"], "method": gen, "kind": cfg.kind, "level": "frame", "auc": rep["auc"],
          "ece": rep["ece"], "n_real": rep["n_real"], "n_fake": rep["n_fake"], "unseen": rep["unseen"],
          "detected": 1 - rep["false_negative_rate"]}
-        for gen, rep in generators.items()] + photo_rows(kind_test, probs["clean"], cfg.kind)
+        for gen, rep in generators.items()] + [
+        # and, per source (a pool would hide the worst one), the held-out real photos called this kind
+        {"source": source, "method": "", "kind": cfg.kind, "level": "frame", "n_real": test_report[source]["n_real"],
+         "n_fake": 0, "false_positive_rate": test_report[source]["false_positive_rate"]}
+        for source in sorted(cfg.kind_sources) if test_report.get(source, {}).get("n_real")]
     save_checkpoint(best_path, model, meta)
     curves = {f"{gen}{' (unseen)' if generators[gen]['unseen'] else ''} vs real photos":
               (np.array([kind_test[i].label for i in rows]), probs["clean"][rows])
