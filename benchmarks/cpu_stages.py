@@ -29,8 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare", type=Path, metavar="CHECKPOINT")
     args = parser.parse_args(argv)
 
-    from flashivy.inference.detector import Detector
     from flashivy.faces.detectors import crop_face
+    from flashivy.inference.detector import Detector
     from flashivy.media.layout import find_videos
     from flashivy.media.video import sample_frames
 

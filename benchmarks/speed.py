@@ -72,8 +72,8 @@ def decode_only(path: Path, num_frames: int) -> tuple[float, list[np.ndarray]]:
 
 def ours_staged(detector, path: Path, num_frames: int) -> dict:
     """Our stages run one after another, to see where the time goes."""
-    from flashivy.faces.tracking import track
     from flashivy.faces.detectors import crop_face
+    from flashivy.faces.tracking import track
 
     clock = Clock()
     seconds, frames = decode_only(path, num_frames)
@@ -197,6 +197,12 @@ def plot(path: Path, breakdown: dict[str, dict[str, float]], ours: list[str]) ->
     plt.close(fig)
 
 
+def median_or_none(values) -> float | None:
+    """Median, or None where a part was not timed (e.g. ``--v1-32 0``)."""
+    values = list(values)
+    return statistics.median(values) if values else None
+
+
 def median_stages(runs: list[dict]) -> dict[str, float]:
     stages = dict.fromkeys(s for r in runs for s in r["stages"])
     return {s: statistics.median(r["stages"].get(s, 0.0) for r in runs) for s in stages}
@@ -217,8 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     from flashivy.core.atomic import write_text_atomic
-    from flashivy.inference.detector import Detector
     from flashivy.faces.detectors import create_detector
+    from flashivy.inference.detector import Detector
     from flashivy.media.video import probe, sample_indices
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -257,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         "v1_all": [sum(r["stages"].values()) for r in v1all],
         "v1_32": [sum(r["stages"].values()) for r in v132],
     }
-    found = {name: sum(r["with_face"] for r in runs) / max(1, sum(r["frames"] for r in runs))
+    found = {name: sum(r["with_face"] for r in runs) / sum(r["frames"] for r in runs) if runs else None
              for name, runs in (("ours", staged), ("haar", v132))}
     report = {
         "videos": len(videos), "data": label, "frames_per_video": args.frames,
@@ -265,25 +271,26 @@ def main(argv: list[str] | None = None) -> int:
         "ours_s_per_video": ours, "ours_frames_per_s": args.frames / ours, "ours_videos_per_min": 60 / ours,
         "decode_only_s_per_video": statistics.median(decode),
         "ours_over_decode_only": statistics.median(e / d for e, d in zip(e2e, decode)),
-        "v1_32_s_per_video": statistics.median(totals["v1_32"]),
+        "v1_32_s_per_video": median_or_none(totals["v1_32"]),
         "v1_32_videos": len(v132),
-        "v1_32_over_ours": statistics.median(v / e for v, e in zip(totals["v1_32"], e2e)),
+        "v1_32_over_ours": median_or_none(v / e for v, e in zip(totals["v1_32"], e2e)),
         "v1_all_videos": n_all,
-        "v1_all_s_per_video": statistics.median(totals["v1_all"]) if n_all else None,
-        "v1_all_over_ours": statistics.median(v / e for v, e in zip(totals["v1_all"], e2e)) if n_all else None,
+        "v1_all_s_per_video": median_or_none(totals["v1_all"]),
+        "v1_all_over_ours": median_or_none(v / e for v, e in zip(totals["v1_all"], e2e)),
         "face_found_ours": found["ours"], "face_found_haar": found["haar"],
         "detect_ms_720p": det_ms, "peak_rss_gb_ours": rss, "cold_start_predict_image_s": cold,
         "stages_ours": median_stages(staged), "stages_v1_32": median_stages(v132),
         "heads": detector.kinds, "compared_with": str(args.compare) if other else None,
-        "compared_s_per_video": statistics.median(e2e_other) if other else None,
-        "ours_over_compared": statistics.median(e / o for e, o in zip(e2e, e2e_other)) if other else None,
+        "compared_s_per_video": median_or_none(e2e_other),
+        "ours_over_compared": median_or_none(e / o for e, o in zip(e2e, e2e_other)),
         "stages_v1_all": median_stages(v1all) if n_all else {},
     }
     args.out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.out / "speed.json", json.dumps(report, indent=2))
     breakdown = {"decode only": {"decode": report["decode_only_s_per_video"]},
-                 "ours (stages in series)": report["stages_ours"], "ours (end to end)": {"overlapped": ours},
-                 "v1, same 32 frames": report["stages_v1_32"]}
+                 "ours (stages in series)": report["stages_ours"], "ours (end to end)": {"overlapped": ours}}
+    if v132:
+        breakdown["v1, same 32 frames"] = report["stages_v1_32"]
     if n_all:
         breakdown[f"v1, every frame ({n_all} videos)"] = report["stages_v1_all"]
     plot(args.out / "speed.png", breakdown, ours=["decode only", "ours (stages in series)", "ours (end to end)"])
@@ -306,7 +313,7 @@ def print_table(r: dict) -> None:
         ("v1 32 frames / ours", fmt(r["v1_32_over_ours"], ".1f"), "target >= 2.5"),
         (f"v1 every frame: s per video ({r['v1_all_videos']} videos)", fmt(r["v1_all_s_per_video"]), ""),
         ("v1 every frame / ours", fmt(r["v1_all_over_ours"], ".1f"), "target >= 20"),
-        ("face found: ours / Haar", f"{r['face_found_ours']:.4f} / {r['face_found_haar']:.4f}",
+        ("face found: ours / Haar", f"{fmt(r['face_found_ours'], '.4f')} / {fmt(r['face_found_haar'], '.4f')}",
          "ours >= Haar, >= 0.98"),
         ("face detection on a 720p frame (ms)", fmt(r["detect_ms_720p"], ".1f"), "target <= 10"),
         ("peak RSS, video inference (GB)", fmt(r["peak_rss_gb_ours"]), "target <= 1.5"),
@@ -320,7 +327,8 @@ def print_table(r: dict) -> None:
         print(f"{a:<{width}}  {b:>14}  {c}")
     print("\nours, stages in series (median s):",
           ", ".join(f"{k} {v:.3f}" for k, v in r["stages_ours"].items()))
-    print("v1 32 frames, stages (median s):", ", ".join(f"{k} {v:.3f}" for k, v in r["stages_v1_32"].items()))
+    if r["stages_v1_32"]:
+        print("v1 32 frames, stages (median s):", ", ".join(f"{k} {v:.3f}" for k, v in r["stages_v1_32"].items()))
 
 
 if __name__ == "__main__":
