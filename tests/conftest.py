@@ -11,6 +11,7 @@ from flashivy.media.video import write_video  # noqa: F401 - the tests import it
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 FFPP = SHARED / "ffpp_c23"
+DIFFUSION = SHARED / "diffusion_faces"
 
 
 def _need_shared():
@@ -128,3 +129,34 @@ def crop_folder(root: Path, face: np.ndarray, n_videos: int = 4, per_video: int 
             fake[70:150, 60:160] = cv2.GaussianBlur(fake[70:150, 60:160], (0, 0), 3)
             cv2.imwrite(str(root / "fake" / f"{v:03d}_{100 + v:03d}_{f:04d}.jpg"), fake[..., ::-1])
     return root
+
+
+@pytest.fixture(scope="session")
+def diffusion_crops(tmp_path_factory) -> Path:
+    """Face crops of 3 photos and 3 FLUX portraits of each of the three people, and 9 SD 2.1 portraits."""
+    import csv
+    import shutil
+
+    from flashivy.app.cli import main
+
+    if not DIFFUSION.is_dir():
+        pytest.skip(f"{DIFFUSION} not found (../shared/data is absent)")
+    with open(DIFFUSION / "metadata.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    picked, taken = [], {}
+    for row in rows:
+        key = (row["generator"], row["person"]) if row["person"] else (row["generator"], "")
+        if taken.get(key, 0) < (9 if row["generator"] == "stable-diffusion-2.1" else 3):
+            taken[key] = taken.get(key, 0) + 1
+            picked.append(row)
+    src = tmp_path_factory.mktemp("diffusion") / "diffusion_faces"
+    for row in picked:
+        (src / row["path"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(DIFFUSION / row["path"], src / row["path"])
+    with open(src / "metadata.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(picked)
+    out = src.parent / "crops"
+    assert main(["faces", str(src), "-o", str(out)]) == 0
+    return out

@@ -4,18 +4,15 @@ the reading text says from them.
 Real inputs: images of ../shared/data/diffusion_faces (Stable Diffusion 2.1 portraits, FLUX portraits of three
 people and real photos of the same three), cut by the real face detector, and the shipped default's weights.
 """
-import csv
 import json
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED, write_face_crops
+from conftest import write_face_crops
 
-from flashivy.app.cli import main
 from flashivy.core.errors import ConfigError
 from flashivy.datasets.samples import Sample
 from flashivy.inference.reading import cli_note
@@ -28,34 +25,12 @@ from flashivy.models.kinds import GENERATED, MANIPULATED
 from flashivy.training.recipe import KindConfig
 from flashivy.training.train_kind import epoch_weights, kind_splits, train_kind
 
-DIFFUSION = SHARED / "diffusion_faces"
 SD, FLUX = "stable-diffusion-2.1", "flux.1-dev+lora"
 
 
 @pytest.fixture(scope="module")
-def crops(tmp_path_factory) -> Path:
-    """Face crops of 3 photos and 3 FLUX portraits of each of the three people, and 9 SD 2.1 portraits."""
-    if not DIFFUSION.is_dir():
-        pytest.skip(f"{DIFFUSION} not found (../shared/data is absent)")
-    with open(DIFFUSION / "metadata.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    picked, taken = [], {}
-    for row in rows:
-        key = (row["generator"], row["person"]) if row["person"] else (row["generator"], "")
-        if taken.get(key, 0) < (9 if row["generator"] == SD else 3):
-            taken[key] = taken.get(key, 0) + 1
-            picked.append(row)
-    src = tmp_path_factory.mktemp("diffusion") / "diffusion_faces"
-    for row in picked:
-        (src / row["path"]).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(DIFFUSION / row["path"], src / row["path"])
-    with open(src / "metadata.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(picked)
-    out = src.parent / "crops"
-    assert main(["faces", str(src), "-o", str(out)]) == 0
-    return out
+def crops(diffusion_crops) -> Path:
+    return diffusion_crops
 
 
 def test_a_generator_left_out_is_never_trained_nor_validated_on_and_all_of_it_is_tested(crops):

@@ -61,3 +61,16 @@ def test_a_capped_bias_lets_through_at_most_the_share_of_real_logits_asked_for()
     # already within the cap, or no cap: the fitted bias stays
     assert capped_bias(real - 10, temperature, fitted, 0.05) == fitted
     assert capped_bias(real, temperature, fitted, 0.0) == fitted
+
+
+def test_a_capped_bias_per_group_holds_the_hardest_group_to_the_cap():
+    rng = np.random.default_rng(2)
+    easy, hard = rng.normal(-4.0, 1.0, 900), rng.normal(0.0, 1.0, 100)  # many quiet photos, a few loud ones
+    logits, groups = np.concatenate([easy, hard]), np.array(["easy"] * 900 + ["hard"] * 100)
+    pooled = capped_bias(logits, 1.0, 0.0, 0.05)
+    assert (calibrated_probs(hard, 1.0, pooled) >= 0.5).mean() > 0.3, "pooled, the easy group hides the hard one"
+    per_group = capped_bias(logits, 1.0, 0.0, 0.05, groups=groups)
+    assert per_group < pooled
+    for part in (easy, hard):
+        assert (calibrated_probs(part, 1.0, per_group) >= 0.5).mean() <= 0.05
+    assert capped_bias(logits - 10, 1.0, 0.0, 0.05, groups=groups) == 0.0, "within the cap: the fitted bias"

@@ -30,11 +30,18 @@ def fit_calibration(logits: np.ndarray, labels: np.ndarray) -> tuple[float, floa
     return float(np.exp(result.x[0])), float(result.x[1])
 
 
-def capped_bias(real_logits: np.ndarray, temperature: float, bias: float, rate: float) -> float:
-    """``bias``, lowered where needed so that at most ``rate`` of ``real_logits`` reach probability 0.5.
+def capped_bias(real_logits: np.ndarray, temperature: float, bias: float, rate: float,
+                groups: np.ndarray | None = None) -> float:
+    """``bias``, lowered where needed so that at most ``rate`` of ``real_logits`` reach probability 0.5; with
+    ``groups`` (one name per logit, e.g. its source), at most ``rate`` of each group's.
 
     An operating point for a head whose false alarms cost more than its misses: the probabilities then
-    understate (their ECE says by how much), in exchange for fewer real faces called fake."""
+    understate (their ECE says by how much), in exchange for fewer real faces called fake. Pooled, an easy
+    group's many quiet logits would let a hard group's false alarms through; per group they cannot."""
+    if groups is not None:
+        groups = np.asarray(groups)
+        return min([bias] + [capped_bias(np.asarray(real_logits)[groups == g], temperature, bias, rate)
+                             for g in np.unique(groups)])
     z = np.asarray(real_logits, float) / temperature
     if rate <= 0 or not len(z):
         return bias

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 MANIPULATED = "manipulated"
 GENERATED = "generated"
+BLENDED = "blended"  # a whole second model, trained on self-blended faces only (flashivy.training.fuse)
 
 
 def heads_of(meta: dict) -> list[dict]:
@@ -31,7 +32,8 @@ def kinds_of(meta: dict) -> list[str]:
 
 
 # How each kind is said to a user.
-DESCRIPTIONS = {MANIPULATED: "swapped or re-enacted face", GENERATED: "fully generated face (no camera saw it)"}
+DESCRIPTIONS = {MANIPULATED: "swapped or re-enacted face", GENERATED: "fully generated face (no camera saw it)",
+                BLENDED: "face blended into the frame (traces a swap or re-enactment leaves)"}
 
 
 def describe_scores(scores: dict[str, float]) -> str:

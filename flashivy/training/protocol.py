@@ -55,12 +55,16 @@ def seen_by(meta: dict) -> dict[str, set[str]]:
     are unrecorded; an empty set: that source's reals only). Validation counts only where it chose: a run
     that kept its last epoch (``keep: last``) was never steered by what it validated on."""
     seen: dict[str, set[str]] = {}
-    chose = meta.get("recipe", {}).get("keep", "best") == "best"
-    for part in ("train", "val") if chose else ("train",):
-        for source, labels in meta.get("data", {}).get(part, {}).items():
-            fake = labels.get("fake", {})
-            methods = set(fake.get("methods", {})) or ({"*"} if fake.get("crops") else set())
-            seen.setdefault(source, set()).update(methods)
+    # a fused model (flashivy.training.fuse): its members saw their own data, and the faces they were calibrated on
+    records = [meta, *meta.get("members", {}).values()]
+    for record in records:
+        chose = record.get("recipe", {}).get("keep", "best") == "best"
+        parts = [record.get("data", {}).get(part, {}) for part in (("train", "val") if chose else ("train",))]
+        for data in parts + [record.get("calibration", {}).get("data", {})]:
+            for source, labels in data.items():
+                fake = labels.get("fake", {})
+                methods = set(fake.get("methods", {})) or ({"*"} if fake.get("crops") else set())
+                seen.setdefault(source, set()).update(methods)
     return seen
 
 

@@ -1,4 +1,5 @@
-"""Commands that make models: train the face-swap model, add a kind head, run the protocol, export to ONNX."""
+"""Commands that make models: train the face-swap model, add a kind head, run the protocol, fuse a second model
+into a checkpoint, export to ONNX."""
 from __future__ import annotations
 
 import argparse
@@ -121,3 +122,30 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(export_onnx(args.checkpoint, args.out))
     return 0
 
+
+def _fuse_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("base", type=Path, help="the checkpoint to extend (e.g. the shipped default)")
+    p.add_argument("member", type=Path, help="a single model to add as a head of its own (e.g. a self-blending run's)")
+    p.add_argument("--data", action="append", metavar="NAME=PATH", required=True,
+                   help="crop folders whose validation faces (by --splits) calibrate the member (repeatable)")
+    p.add_argument("--splits", type=Path, required=True, help="the member's run's splits.json")
+    p.add_argument("--real-sources", default="", help="comma-separated sources whose reals alone count (e.g. ffhq)")
+    p.add_argument("--exclude-method", action="append", default=[],
+                   help="calibrate without this method's fakes (a protocol column's held-back method; repeatable)")
+    p.add_argument("--max-reals-called", type=float, default=0.0,
+                   help="lower the member's bias until at most this share of each source's real faces reaches 0.5")
+    p.add_argument("--kind", default="blended", help="the new head's kind (default: %(default)s)")
+    p.add_argument("-o", "--out", type=Path, required=True, help="the fused checkpoint")
+
+
+@command("fuse", "add a second whole model to a checkpoint as a head of its own, calibrated on validation",
+         _fuse_args, needs=("torch", "timm", "sklearn"))
+def cmd_fuse(args: argparse.Namespace) -> int:
+    from ...training.fuse import calibration_faces, fuse
+
+    sources = {name: paths[0] for name, paths in named_sources(args.data).items()}
+    faces = calibration_faces(sources, args.splits, tuple(filter(None, args.real_sources.split(","))),
+                              tuple(args.exclude_method))
+    calibration = fuse(args.base, args.member, faces, args.out, args.kind, args.max_reals_called)
+    print(json.dumps({k: v for k, v in calibration.items() if k != "data"}, indent=2))
+    return 0
