@@ -67,8 +67,9 @@ class Detector:
         self._detector_name = crop["detector"]
         self.face_aggregate, self.video_aggregate = face_aggregate, video_aggregate
         self.min_person_share = min_person_share
-        # In videos the heads after the first (generated faces: a property of the face, not of the frame) see
-        # every k-th sampled frame; 1 runs them on all. The face-swap head always sees every frame.
+        # In videos the heads after the first see every k-th sampled frame (1: all): a generated face is a
+        # property of the face, not of the frame; a fused whole model (training/fuse.py) would otherwise cost a
+        # second network per face. The face-swap head always sees every frame.
         self.later_heads_every = later_heads_every
         self.read_frames = read_frames  # swappable: frames from a camera, a frame dump, another decoder
         # Applied to every decoded image or frame before anything else (robustness evaluation).
