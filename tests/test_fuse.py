@@ -9,11 +9,13 @@ import json
 import numpy as np
 import pytest
 import torch
+from sklearn.metrics import roc_auc_score
 
 from flashivy.app.cli import main
 from flashivy.datasets.samples import load_source
 from flashivy.inference.detector import Detector
 from flashivy.inference.export import export_onnx
+from flashivy.inference.reading import cli_note
 from flashivy.media.images import load_image
 from flashivy.models.branches import KindHeads, face_swap_part
 from flashivy.models.checkpoint import (
@@ -126,3 +128,39 @@ def test_fuse_refuses_what_cannot_be_fused_in_one_clear_line(fused, member, diff
                    f"error: {other_size}: differs from {DEFAULT_CHECKPOINT} in input_size; both must read the same crop",
                    f"error: {tmp_path / 'none.json'}: splits file not found"]
     assert not (tmp_path / "out.safetensors").exists()
+
+
+def test_fuse_records_the_fused_verdict_on_faces_no_run_behind_it_held_out(member, diffusion_crops, tmp_path):
+    """The member's run validated on two people and some SD portraits, the base's run (which names the source
+    otherwise) trained on other SD portraits: the third person and the SD portraits neither touched are
+    the held-out faces, and their figures are the face-swap side's (the most likely of every kind but the
+    generated one), in place of the base's face-swap rows."""
+    faces = load_source(diffusion_crops, "diffusion")
+    sd = sorted({s.group for s in faces if not s.group.startswith("person:")})
+    member_splits, base_splits = tmp_path / "member.json", tmp_path / "base.json"
+    member_splits.write_text(json.dumps({"val": ["diffusion:person:correa", "diffusion:person:gonzalez",
+                                                 *(f"diffusion:{g}" for g in sd[:3])]}))
+    base_splits.write_text(json.dumps({"train": [f"photos:{g}" for g in sd[3:6]]}))
+    out = tmp_path / "fused.safetensors"
+    args = ["fuse", str(DEFAULT_CHECKPOINT), str(member), "--data", f"diffusion={diffusion_crops}",
+            "--splits", str(member_splits), "--alias", "photos=diffusion", "--held-out-of", str(base_splits),
+            "--max-reals-called", "0.05", "-o", str(out)]
+    assert main(args) == 0
+    held_out = [s for s in faces if s.group == "person:noboa" or s.group in sd[6:]]
+    assert held_out and {s.label for s in held_out} == {0, 1}
+
+    meta = read_metadata(out)
+    detector = Detector.from_checkpoint(out, backend="torch")
+    probs = detector.kind_probabilities([load_image(s.path) for s in held_out])
+    side = probs[:, [detector.kinds.index(MANIPULATED), detector.kinds.index(BLENDED)]].max(axis=1)
+    labels = np.array([s.label for s in held_out])
+    rows = [r for r in meta["tested_on"] if not r.get("kind")]
+    assert {r["method"] for r in rows} == {"flux.1-dev+lora", "stable-diffusion-2.1"}  # each against the reals
+    for row in rows:
+        keep = np.array([s.label == 0 or s.method == row["method"] for s in held_out])
+        assert (row["source"], row["n_real"], row["n_fake"]) == ("diffusion", (labels == 0).sum(), labels[keep].sum())
+        assert row["auc"] == pytest.approx(roc_auc_score(labels[keep], side[keep]), abs=1e-6)
+        assert row["heads"] == [MANIPULATED, BLENDED]
+    shipped = read_metadata(DEFAULT_CHECKPOINT)["tested_on"]
+    assert [r for r in meta["tested_on"] if r.get("kind")] == [r for r in shipped if r.get("kind")]
+    assert "diffusion" in cli_note(meta) and "dfdc" not in {r["source"] for r in rows}

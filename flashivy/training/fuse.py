@@ -14,6 +14,7 @@ without the column's held-back data.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -30,23 +31,76 @@ from ..datasets.samples import (
 from ..models.branches import KindHeads
 from ..models.calibration import calibrated_probs, capped_bias, fit_calibration
 from ..models.checkpoint import load_checkpoint, save_checkpoint
-from ..models.kinds import BLENDED, heads_of, kinds_of
+from ..models.kinds import BLENDED, GENERATED, heads_of, kinds_of
 
 # What member and base must share, or one crop could not feed both.
 SAME = ("architecture", "input_size", "mean", "std", "crop")
 
 
+def renamed_splits(path: str | Path, aliases: dict[str, str] | None = None) -> dict[str, str]:
+    """A run's splits with its source names put as ``aliases`` says (two runs may name one crop folder
+    differently: the self-blending run's ``ffhq`` is the default's ``synthetic``)."""
+    out = {}
+    for key, part in read_splits(path).items():
+        source, group = key.split(":", 1)
+        out[f"{(aliases or {}).get(source, source)}:{group}"] = part
+    return out
+
+
 def calibration_faces(sources: dict[str, str], splits: str | Path, real_sources: tuple[str, ...] = (),
-                      exclude_methods: tuple[str, ...] = (), per_source: int = 1500, seed: int = 0) -> list[Sample]:
+                      exclude_methods: tuple[str, ...] = (), per_source: int = 1500, seed: int = 0,
+                      aliases: dict[str, str] | None = None) -> list[Sample]:
     """The validation faces of a run's ``splits``: of ``real_sources`` their reals only, no fake of
     ``exclude_methods``, at most ``per_source`` of each source."""
-    where = read_splits(splits)
+    where = renamed_splits(splits, aliases)
     faces = [s for name, path in sorted(sources.items()) for s in load_source(path, name)
              if where.get(f"{s.source}:{s.group}") == "val"
              and not (s.label == 1 and (s.source in real_sources or s.method in exclude_methods))]
     if len({s.label for s in faces}) < 2:
         raise ConfigError(f"{splits}: its validation part of these sources has no real or no fake face")
     return cap_per_source(faces, per_source, seed, whole_groups=False)
+
+
+def held_out_faces(sources: dict[str, str], splits_files: list[str | Path], real_sources: tuple[str, ...] = (),
+                   aliases: dict[str, str] | None = None) -> list[Sample]:
+    """The faces that none of ``splits_files`` put in train or val (no run behind the fused model trained or
+    chose anything on them); of ``real_sources`` their reals only."""
+    seen = {key for path in splits_files for key, part in renamed_splits(path, aliases).items() if part != "test"}
+    faces = [s for name, path in sorted(sources.items()) for s in load_source(path, name)
+             if f"{s.source}:{s.group}" not in seen and not (s.label == 1 and s.source in real_sources)]
+    if not faces:
+        raise ConfigError("every face of these sources was trained or validated on by one of the runs")
+    return faces
+
+
+def face_swap_side(kinds: list[str], probs: np.ndarray) -> np.ndarray:
+    """The fake probability of every kind but the generated one (what a swap or re-enactment raises): the
+    verdict on a face that is not generated."""
+    return probs[:, [k for k, kind in enumerate(kinds) if kind != GENERATED]].max(axis=1)
+
+
+def record_tests(path: str | Path, faces: list[Sample], batch_size: int = 64) -> list[dict]:
+    """Score held-out ``faces`` with the fused checkpoint at ``path`` and put the face-swap side's figures
+    (per source and method, by video where there are videos) in its ``tested_on``, in place of the base's
+    face-swap rows (measured on the base's own held-out groups, without the member); the other kinds' rows
+    stay. Returns the new rows."""
+    from tqdm import tqdm
+
+    from ..inference.detector import Detector
+    from ..inference.reading import tested_on_rows
+    from ..media.images import load_image
+    from .train import probs_report
+
+    detector = Detector.from_checkpoint(path, backend="torch", batch_size=batch_size)
+    probs = np.concatenate([
+        detector.kind_probabilities([load_image(s.path) for s in faces[i:i + batch_size]])
+        for i in tqdm(range(0, len(faces), batch_size), desc="score held-out", file=sys.stderr, dynamic_ncols=True)])
+    report = probs_report(faces, face_swap_side(detector.kinds, probs), detector.threshold)
+    rows = [dict(r, heads=[k for k in detector.kinds if k != GENERATED]) for r in tested_on_rows(report)]
+    model, meta = load_checkpoint(path)
+    meta["tested_on"] = rows + [r for r in meta.get("tested_on", []) if r.get("kind")]
+    save_checkpoint(path, model, meta)
+    return rows
 
 
 def fuse(base_path: str | Path, member_path: str | Path, faces: list[Sample], out: str | Path,

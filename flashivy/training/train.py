@@ -163,9 +163,13 @@ def predict_logits(model: nn.Module, loader, device: torch.device, amp: bool) ->
 def per_source_report(samples: list[Sample], logits: np.ndarray, temperature: float = 1.0, bias: float = 0.0,
                       threshold: float = 0.5) -> dict:
     """Per source; where its fakes name their manipulation methods, also each method against the reals."""
+    return probs_report(samples, calibrated_probs(logits, temperature, bias), threshold)
+
+
+def probs_report(samples: list[Sample], probs: np.ndarray, threshold: float = 0.5) -> dict:
+    """:func:`per_source_report` of calibrated fake probabilities."""
     from sklearn.metrics import roc_auc_score
 
-    probs = calibrated_probs(logits, temperature, bias)
     report = {}
     fakes = [i for i, s in enumerate(samples) if s.label == 1]
     for source in sorted({s.source for s in samples}):

@@ -135,17 +135,29 @@ def _fuse_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-reals-called", type=float, default=0.0,
                    help="lower the member's bias until at most this share of each source's real faces reaches 0.5")
     p.add_argument("--kind", default="blended", help="the new head's kind (default: %(default)s)")
+    p.add_argument("--alias", action="append", default=[], metavar="THEIRS=OURS",
+                   help="a source a splits file names otherwise than --data does (e.g. ffhq=synthetic; repeatable)")
+    p.add_argument("--held-out-of", action="append", default=[], type=Path, metavar="SPLITS",
+                   help="record the fused verdict's figures (tested_on) on the faces that neither these runs "
+                        "(the base's) nor the member's put in train or val (repeatable)")
     p.add_argument("-o", "--out", type=Path, required=True, help="the fused checkpoint")
 
 
 @command("fuse", "add a second whole model to a checkpoint as a head of its own, calibrated on validation",
          _fuse_args, needs=("torch", "timm", "sklearn"))
 def cmd_fuse(args: argparse.Namespace) -> int:
-    from ...training.fuse import calibration_faces, fuse
+    from ...training.fuse import calibration_faces, fuse, held_out_faces, record_tests
 
     sources = {name: paths[0] for name, paths in named_sources(args.data).items()}
-    faces = calibration_faces(sources, args.splits, tuple(filter(None, args.real_sources.split(","))),
-                              tuple(args.exclude_method))
+    real_sources = tuple(filter(None, args.real_sources.split(",")))
+    aliases = dict(a.split("=", 1) for a in args.alias if "=" in a)
+    if len(aliases) != len(args.alias):
+        raise ConfigError(f"--alias wants THEIRS=OURS, got {', '.join(a for a in args.alias if '=' not in a)}")
+    faces = calibration_faces(sources, args.splits, real_sources, tuple(args.exclude_method), aliases=aliases)
+    held_out = (held_out_faces(sources, [args.splits, *args.held_out_of], real_sources, aliases)
+                if args.held_out_of else [])  # read before anything is written: a bad splits file stops it here
     calibration = fuse(args.base, args.member, faces, args.out, args.kind, args.max_reals_called)
     print(json.dumps({k: v for k, v in calibration.items() if k != "data"}, indent=2))
+    if held_out:
+        print(json.dumps({"tested_on": record_tests(args.out, held_out)}, indent=2))
     return 0
