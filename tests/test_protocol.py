@@ -9,7 +9,13 @@ from flashivy.core.errors import UserError
 from flashivy.datasets.crops import CropRecord, write_index
 from flashivy.media.layout import group_ids
 from flashivy.models.checkpoint import read_metadata
-from flashivy.training.protocol import COLUMNS, check_unseen, run_recipe, seen_by
+from flashivy.training.protocol import (
+    COLUMNS,
+    check_unseen,
+    run_recipe,
+    score_checkpoint,
+    seen_by,
+)
 from flashivy.training.train import TrainConfig, train
 
 
@@ -91,6 +97,14 @@ def test_protocol_scores_the_held_back_method_and_resumes(tmp_path, capsys):
     other = read_metadata(tmp_path / "protocol" / "tiny" / "ffpp_to_dfdc" / "best.safetensors")
     assert set(other["data"]["train"]) == {"ffpp"}
     assert results["ffpp_to_dfdc"]["report"]["n"] == len(list((tmp_path / "dfdc").glob("*/*.jpg")))
+    # a fused model is scored on the groups none of the runs behind it trained on (one splits.json each)
+    taken = sorted({r.group for r in fresh})[0]
+    (tmp_path / "other.json").write_text(json.dumps({"train": [f"ffpp:{taken}"]}))
+    both = score_checkpoint(run / "best.safetensors", [run / "splits.json", tmp_path / "other.json"],
+                            {"ffpp": str(ffpp)}, ["face2face"], tmp_path / "scored")["face2face"]["report"]["video"]
+    left = [r for r in fresh if r.group != taken]
+    assert both["n_real"] == len({r.video for r in left if r.label == "real"}) < f2f["report"]["video"]["n_real"]
+    assert both["n_fake"] == len({r.video for r in left if r.method == "Face2Face"})
     # a second call trains nothing and keeps the results
     stamp = (run / "best.safetensors").stat().st_mtime_ns
     assert run_recipe(path, ["face2face"], tmp_path / "protocol")["face2face"] == f2f

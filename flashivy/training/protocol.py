@@ -105,12 +105,12 @@ def scored_samples(sources: dict, column: Column) -> list:
     return [s for s in samples if s.label == 0 or column.test_method in (None, s.method)]
 
 
-def score_column(checkpoint: Path, samples: list, column: Column, splits: Path | None,
+def score_column(checkpoint: Path, samples: list, column: Column, splits: list[Path],
                  batch_size: int = 32) -> dict:
     """The column's result for a checkpoint on face crops (calibrated probabilities, frame and video reports).
 
-    With ``splits``, only the groups the run did not train on count (the held-back method was never in
-    its validation either). ``all_fakes`` adds every fake of the held-back method, those of trained
+    With ``splits`` (a run's splits.json; a fused model's: one for each run behind it), only the groups no
+    run trained on count (the held-back method was never in their validation either). ``all_fakes`` adds every fake of the held-back method, those of trained
     groups too, against the same reals: more videos, but their targets' real videos were trained on.
     """
     from tqdm import tqdm
@@ -119,7 +119,7 @@ def score_column(checkpoint: Path, samples: list, column: Column, splits: Path |
     from ..inference.detector import Detector
     from ..media.images import load_image
 
-    trained = {g for g, part in read_splits(splits).items() if part == "train"} if splits else set()
+    trained = {g for path in splits for g, part in read_splits(path).items() if part == "train"}
     fresh = np.array([f"{s.source}:{s.group}" not in trained for s in samples])
     if len({s.label for s, f in zip(samples, fresh) if f}) < 2:
         raise InputError(f"column {column.title}: the held-out part has no real or no fake sample to score")
@@ -166,14 +166,14 @@ def run_recipe(recipe_path: str | Path, columns: list[str], out: str | Path) -> 
         train(cfg)
         run = Path(cfg.out)
         return score_column(run / "best.safetensors", scored_samples(recipe.sources, COLUMNS[name]), COLUMNS[name],
-                            run / "splits.json")
+                            [run / "splits.json"])
 
     return _run(out_root / "results.json", columns, one)
 
 
-def score_checkpoint(checkpoint: str | Path, splits: str | Path | None, sources: dict, columns: list[str],
+def score_checkpoint(checkpoint: str | Path, splits: list[str | Path], sources: dict, columns: list[str],
                      out: str | Path) -> dict:
-    """An existing model on the columns it never saw (``splits``: its run's splits.json).
+    """An existing model on the columns it never saw (``splits``: the splits.json of each run behind it).
 
     Writes ``out/<name>/results.json``."""
     checkpoint = Path(checkpoint)
@@ -181,7 +181,7 @@ def score_checkpoint(checkpoint: str | Path, splits: str | Path | None, sources:
     def one(name: str) -> dict:
         check_unseen(checkpoint, COLUMNS[name])
         return score_column(checkpoint, scored_samples(sources, COLUMNS[name]), COLUMNS[name],
-                            Path(splits) if splits else None)
+                            [Path(p) for p in splits])
 
     return _run(Path(out) / checkpoint_name(checkpoint) / "results.json", columns, one)
 

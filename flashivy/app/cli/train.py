@@ -76,7 +76,9 @@ def _protocol_args(p: argparse.ArgumentParser) -> None:
                    help="train this recipe once per column (resumes); repeatable")
     p.add_argument("--checkpoint", type=Path, action="append",
                    help="score an existing model on the columns it never saw (no training); repeatable")
-    p.add_argument("--splits", type=Path, help="with --checkpoint: its run's splits.json (else all groups count)")
+    p.add_argument("--splits", type=Path, action="append", default=[],
+                   help="with --checkpoint: its run's splits.json (else all groups count); a fused model: each "
+                        "run's behind it (repeatable: a group any of them trained on is not scored)")
     p.add_argument("--data", action="append", metavar="NAME=PATH",
                    help="with --checkpoint: crop folders (default ffpp=data/ffpp_faces, dfdc=data/dfdc_faces)")
     p.add_argument("--columns", help="comma-separated: face2face, deepfakes, ffpp_to_dfdc, dfdc_to_ffpp (default all)")
