@@ -130,7 +130,8 @@ def test_fuse_refuses_what_cannot_be_fused_in_one_clear_line(fused, member, diff
     assert not (tmp_path / "out.safetensors").exists()
 
 
-def test_fuse_records_the_fused_verdict_on_faces_no_run_behind_it_held_out(member, diffusion_crops, tmp_path):
+def test_fuse_records_the_fused_verdict_on_faces_no_run_behind_it_held_out(member, diffusion_crops, tmp_path,
+                                                                           capsys):
     """The member's run validated on two people and some SD portraits, the base's run (which names the source
     otherwise) trained on other SD portraits: the third person and the SD portraits neither touched are
     the held-out faces, and their figures are the face-swap side's (the most likely of every kind but the
@@ -164,3 +165,7 @@ def test_fuse_records_the_fused_verdict_on_faces_no_run_behind_it_held_out(membe
     shipped = read_metadata(DEFAULT_CHECKPOINT)["tested_on"]
     assert [r for r in meta["tested_on"] if r.get("kind")] == [r for r in shipped if r.get("kind")]
     assert "diffusion" in cli_note(meta) and "dfdc" not in {r["source"] for r in rows}
+    capsys.readouterr()
+    assert main([*args[:-2], "--alias", "photos", "-o", str(tmp_path / "other.safetensors")]) == 1
+    assert capsys.readouterr().err.strip() == "error: --alias wants THEIRS=OURS, got photos"
+    assert not (tmp_path / "other.safetensors").exists()

@@ -108,13 +108,27 @@ def cap_per_source(samples: list[Sample], per_source: int, seed: int, whole_grou
     return out
 
 
-def read_splits(path: str | Path) -> dict[str, str]:
-    """A run's ``splits.json`` as ``"source:group"`` -> ``"train"`` / ``"val"`` / ``"test"``."""
+def read_splits(path: str | Path, aliases: dict[str, str] | None = None) -> dict[str, str]:
+    """A run's ``splits.json`` as ``"source:group"`` -> ``"train"`` / ``"val"`` / ``"test"``, its source names
+    put as ``aliases`` says (two runs may name one crop folder differently: the self-blending run's ``ffhq``
+    is the default's ``synthetic``)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: splits file not found")
     splits = json.loads(path.read_text())
-    return {g: part for part in ("train", "val", "test") for g in splits.get(part, [])}
+    return {_renamed(g, aliases or {}): part for part in ("train", "val", "test") for g in splits.get(part, [])}
+
+
+def _renamed(key: str, aliases: dict[str, str]) -> str:
+    source, _, group = key.partition(":")
+    return f"{aliases.get(source, source)}:{group}"
+
+
+def parse_aliases(specs: list[str]) -> dict[str, str]:
+    """``["ffhq=synthetic"]`` -> ``{"ffhq": "synthetic"}`` (a splits file's source name -> ours)."""
+    if bad := [s for s in specs if "=" not in s]:
+        raise ConfigError(f"--alias wants THEIRS=OURS, got {', '.join(bad)}")
+    return dict(s.split("=", 1) for s in specs)
 
 
 def split_by_official_lists(samples: list[Sample], split_dir: str | Path) -> dict[str, list[Sample]]:

@@ -21,10 +21,12 @@ from .metrics import binary_report, plot_robustness, plot_roc
 from .perturb import parse as parse_perturbations
 
 
-def excluded_groups(splits_files: list[str | Path] | None, source: str) -> set[str]:
-    """Groups of ``source`` that any of the runs used for training or validation."""
+def excluded_groups(splits_files: list[str | Path] | None, source: str, aliases: dict[str, str] | None = None
+                    ) -> set[str]:
+    """Groups of ``source`` that any of the runs used for training or validation (``aliases``: a splits file's
+    source names -> ours)."""
     prefix = f"{source}:"
-    return {g[len(prefix):] for path in splits_files or [] for g, part in read_splits(path).items()
+    return {g[len(prefix):] for path in splits_files or [] for g, part in read_splits(path, aliases).items()
             if part != "test" and g.startswith(prefix)}
 
 
@@ -132,7 +134,7 @@ def evaluate_videos(detector: Detector, videos: list, source: str, exclude: set[
 def evaluate(root: str | Path, checkpoint: str | Path | None = None, out: str | Path = "runs/eval",
              source: str | None = None, exclude_splits: list[str | Path] | None = None, num_frames: int = 32,
              device: str = "auto", batch_size: int = 16, backend: str = "auto", perturb: str | None = None,
-             images: bool = False) -> dict:
+             images: bool = False, aliases: dict[str, str] | None = None) -> dict:
     """Metrics on ``root``; with ``perturb`` also under each perturbation (robustness table and plot).
 
     ``images``: the files under ``root`` are whole photos, whose faces are found first (not face crops)."""
@@ -143,7 +145,7 @@ def evaluate(root: str | Path, checkpoint: str | Path | None = None, out: str | 
     perturbations = parse_perturbations(perturb) if perturb else []
     detector = Detector.from_checkpoint(checkpoint, device=device, backend=backend, batch_size=batch_size)
     detector.read_provenance = False  # metrics need the scores only, not each file's metadata
-    exclude = excluded_groups(exclude_splits, source)
+    exclude = excluded_groups(exclude_splits, source, aliases)
     videos = find_videos(root)
 
     def run():

@@ -37,22 +37,12 @@ from ..models.kinds import BLENDED, GENERATED, heads_of, kinds_of
 SAME = ("architecture", "input_size", "mean", "std", "crop")
 
 
-def renamed_splits(path: str | Path, aliases: dict[str, str] | None = None) -> dict[str, str]:
-    """A run's splits with its source names put as ``aliases`` says (two runs may name one crop folder
-    differently: the self-blending run's ``ffhq`` is the default's ``synthetic``)."""
-    out = {}
-    for key, part in read_splits(path).items():
-        source, group = key.split(":", 1)
-        out[f"{(aliases or {}).get(source, source)}:{group}"] = part
-    return out
-
-
 def calibration_faces(sources: dict[str, str], splits: str | Path, real_sources: tuple[str, ...] = (),
                       exclude_methods: tuple[str, ...] = (), per_source: int = 1500, seed: int = 0,
                       aliases: dict[str, str] | None = None) -> list[Sample]:
     """The validation faces of a run's ``splits``: of ``real_sources`` their reals only, no fake of
     ``exclude_methods``, at most ``per_source`` of each source."""
-    where = renamed_splits(splits, aliases)
+    where = read_splits(splits, aliases)
     faces = [s for name, path in sorted(sources.items()) for s in load_source(path, name)
              if where.get(f"{s.source}:{s.group}") == "val"
              and not (s.label == 1 and (s.source in real_sources or s.method in exclude_methods))]
@@ -65,7 +55,7 @@ def held_out_faces(sources: dict[str, str], splits_files: list[str | Path], real
                    aliases: dict[str, str] | None = None) -> list[Sample]:
     """The faces that none of ``splits_files`` put in train or val (no run behind the fused model trained or
     chose anything on them); of ``real_sources`` their reals only."""
-    seen = {key for path in splits_files for key, part in renamed_splits(path, aliases).items() if part != "test"}
+    seen = {key for path in splits_files for key, part in read_splits(path, aliases).items() if part != "test"}
     faces = [s for name, path in sorted(sources.items()) for s in load_source(path, name)
              if f"{s.source}:{s.group}" not in seen and not (s.label == 1 and s.source in real_sources)]
     if not faces:

@@ -86,6 +86,8 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", help="data source name used in a run's splits.json (default: folder name)")
     p.add_argument("--exclude", type=Path, metavar="SPLITS_JSON", action="append",
                    help="drop the groups a training run used (its splits.json train and val); repeatable")
+    p.add_argument("--alias", action="append", default=[], metavar="THEIRS=OURS",
+                   help="a splits file names the source otherwise (e.g. ffhq=synthetic); repeatable")
     p.add_argument("--perturb", metavar="SPEC",
                    help="also evaluate under perturbations: all, or e.g. jpeg=50,downscale=2,blur,noise "
                         "(jpeg 90/70/50/30, blur 1/2/3, downscale 2/4, noise 5/10/20); robustness.png")
@@ -98,11 +100,13 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 @command("evaluate", "metrics on face crops, whole photos or a labelled video root", _evaluate_args,
          needs=("sklearn", "matplotlib"))
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ...datasets.samples import parse_aliases
     from ...evaluation.evaluate import evaluate
 
     report = evaluate(args.data, checkpoint=args.checkpoint, out=args.out, source=args.source,
                       exclude_splits=args.exclude, num_frames=args.frames, device=args.device,
-                      batch_size=args.batch_size, backend=args.backend, perturb=args.perturb, images=args.images)
+                      batch_size=args.batch_size, backend=args.backend, perturb=args.perturb, images=args.images,
+                      aliases=parse_aliases(args.alias))
     print(json.dumps(report, indent=2))
     if "robustness" in report:
         print(robustness_table(report["robustness"]))

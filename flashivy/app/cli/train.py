@@ -148,13 +148,12 @@ def _fuse_args(p: argparse.ArgumentParser) -> None:
 @command("fuse", "add a second whole model to a checkpoint as a head of its own, calibrated on validation",
          _fuse_args, needs=("torch", "timm", "sklearn"))
 def cmd_fuse(args: argparse.Namespace) -> int:
+    from ...datasets.samples import parse_aliases
     from ...training.fuse import calibration_faces, fuse, held_out_faces, record_tests
 
     sources = {name: paths[0] for name, paths in named_sources(args.data).items()}
     real_sources = tuple(filter(None, args.real_sources.split(",")))
-    aliases = dict(a.split("=", 1) for a in args.alias if "=" in a)
-    if len(aliases) != len(args.alias):
-        raise ConfigError(f"--alias wants THEIRS=OURS, got {', '.join(a for a in args.alias if '=' not in a)}")
+    aliases = parse_aliases(args.alias)
     faces = calibration_faces(sources, args.splits, real_sources, tuple(args.exclude_method), aliases=aliases)
     held_out = (held_out_faces(sources, [args.splits, *args.held_out_of], real_sources, aliases)
                 if args.held_out_of else [])  # read before anything is written: a bad splits file stops it here
