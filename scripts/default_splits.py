@@ -3,7 +3,8 @@
 A split is a fixed hash of each group, and each stage keeps the groups of the one
 before it, so the chain of recipes gives back the groups each run trained,
 validated and was tested on. A recipe that extends the shipped model (e.g.
-configs/default_generated.json) needs ``runs/default_heads/splits.json``:
+configs/default_generated.json) needs ``runs/default_heads/splits.json``; the shipped default's own groups
+(its generated head's, on three generators) are ``runs/default_generated/splits.json``:
     python scripts/default_splits.py            # writes runs/<stage>/splits.json
 The face-swap model's counts are checked against those the shipped checkpoint recorded when it was trained.
 """
@@ -14,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from flashivy.core.atomic import write_text_atomic
+from flashivy.datasets.samples import describe
 from flashivy.models.checkpoint import DEFAULT_CHECKPOINT, read_metadata
 from flashivy.training.recipe import KindConfig, TrainConfig
 from flashivy.training.train import run_data
@@ -21,7 +23,8 @@ from flashivy.training.train_kind import kind_splits
 
 # (recipe, the key naming the previous run's splits), in the order they were trained
 CHAIN = [("default_stage1", "splits"), ("default_stage2", "splits"), ("default_stage3", "splits"),
-         ("generated", "base_splits"), ("default", "splits"), ("default_heads", "base_splits")]
+         ("generated", "base_splits"), ("default", "splits"), ("default_heads", "base_splits"),
+         ("default_generated", "base_splits")]
 
 
 def counts(summary: dict) -> dict:
@@ -48,6 +51,10 @@ def main() -> int:
         else:
             cfg = replace(KindConfig.from_file(path), base_splits=previous)
             parts = kind_splits(cfg)
+            shipped = read_metadata(DEFAULT_CHECKPOINT)["kind_training"]["generated"]["data"]
+            if name == "default_generated" and counts({k: describe(v) for k, v in parts.items()}) != counts(shipped):
+                print(f"{name}: the rebuilt counts differ from the shipped generated head's record", file=sys.stderr)
+                return 1
         previous = str(Path(cfg.out) / "splits.json")
         Path(cfg.out).mkdir(parents=True, exist_ok=True)
         write_text_atomic(previous, json.dumps({k: sorted({f"{s.source}:{s.group}" for s in v})
