@@ -110,8 +110,9 @@ def score_column(checkpoint: Path, samples: list, column: Column, splits: list[P
     """The column's result for a checkpoint on face crops (calibrated probabilities, frame and video reports).
 
     With ``splits`` (a run's splits.json; a fused model's: one for each run behind it), only the groups no
-    run trained on count (the held-back method was never in their validation either). ``all_fakes`` adds every fake of the held-back method, those of trained
-    groups too, against the same reals: more videos, but their targets' real videos were trained on.
+    run trained on count (the held-back method was never in their validation either). ``all_fakes`` adds
+    every fake of the held-back method, those of trained groups too, against the same reals: more videos,
+    but their targets' real videos were trained on.
     """
     from tqdm import tqdm
 
