@@ -118,7 +118,7 @@ def fuse(base_path: str | Path, member_path: str | Path, faces: list[Sample], ou
     model.load_state_dict(state | {f"branches.{kind}.{k}": v for k, v in member.state_dict().items()})
     model.eval()
 
-    logits = branch_logits(model, kind, faces, meta, batch_size)
+    logits = branch_logits(model, kind, faces, meta, batch_size, desc=f"calibrate {kind}")
     labels, sources = np.array([s.label for s in faces]), np.array([s.source for s in faces])
     temperature, fitted = fit_calibration(logits, labels)
     reals = labels == 0

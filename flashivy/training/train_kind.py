@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import sys
 from collections import Counter
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -90,14 +91,16 @@ def epoch_weights(samples: list[Sample], kind_names: set[str], kind_share: float
 
 @torch.inference_mode()
 def branch_logits(model: KindHeads, kind: str, samples: list[Sample], meta: dict, batch_size: int,
-                  transform=None) -> np.ndarray:
-    """Logits of one kind's head for face crops (optionally transformed first)."""
+                  transform=None, desc: str = "") -> np.ndarray:
+    """Logits of one kind's head for face crops (optionally transformed first); ``desc``: a progress bar."""
     import cv2
+    from tqdm import tqdm
 
     model.eval()
     index = model.kinds.index(kind)
     out = []
-    for i in range(0, len(samples), batch_size):
+    for i in tqdm(range(0, len(samples), batch_size), desc=desc, file=sys.stderr, dynamic_ncols=True,
+                  disable=not desc):
         imgs = []
         for s in samples[i:i + batch_size]:
             img = load_image(s.path)
