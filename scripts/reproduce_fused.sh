@@ -51,7 +51,8 @@ for ckpt in flashivy/weights/flashivy_default.safetensors $F; do
   name=$(basename "$ckpt" .safetensors)
   flashivy evaluate "$DATA/ffpp_c23" --source ffpp --checkpoint "$ckpt" "${EX[@]}" --out runs/eval_fused/$name/ffpp
   flashivy evaluate data/dfdc_faces --source dfdc --checkpoint "$ckpt" "${EX[@]}" --out runs/eval_fused/$name/dfdc
-  # FFHQ photos (the politicians' photos cannot be: the self-blending run trained on the default's held-out person)
-  flashivy evaluate "$DATA/synthetic_faces" --images --source synthetic --checkpoint "$ckpt" "${EX[@]}" \
-      --out runs/eval_fused/$name/synthetic
+  for set in synthetic diffusion; do  # FFHQ photos; the politicians' (both runs hold out the same person)
+    flashivy evaluate "$DATA/${set}_faces" --images --source $set --checkpoint "$ckpt" "${EX[@]}" \
+        --out runs/eval_fused/$name/$set
+  done
 done
