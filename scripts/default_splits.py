@@ -6,7 +6,8 @@ validated and was tested on. A recipe that extends the shipped model (e.g.
 configs/default_generated.json) needs ``runs/default_heads/splits.json``; the shipped default's own groups
 (its generated head's, on three generators) are ``runs/default_generated/splits.json``:
     python scripts/default_splits.py            # writes runs/<stage>/splits.json
-The face-swap model's counts are checked against those the shipped checkpoint recorded when it was trained.
+The face-swap model's counts, and its generated head's, are checked against those the shipped checkpoint
+recorded when they were trained.
 """
 import argparse
 import json
@@ -51,8 +52,8 @@ def main() -> int:
         else:
             cfg = replace(KindConfig.from_file(path), base_splits=previous)
             parts = kind_splits(cfg)
-            shipped = read_metadata(DEFAULT_CHECKPOINT)["kind_training"]["generated"]["data"]
-            if name == "default_generated" and counts({k: describe(v) for k, v in parts.items()}) != counts(shipped):
+            head = read_metadata(DEFAULT_CHECKPOINT)["kind_training"]["generated"]["data"]
+            if name == "default_generated" and counts({k: describe(v) for k, v in parts.items()}) != counts(head):
                 print(f"{name}: the rebuilt counts differ from the shipped generated head's record", file=sys.stderr)
                 return 1
         previous = str(Path(cfg.out) / "splits.json")
