@@ -148,3 +148,25 @@ def test_a_model_that_saw_no_fake_can_be_scored_on_every_fake():
     assert seen_by(chose)["ffpp"] == {"Face2Face"}
     trained_fakes = {"recipe": {"keep": "last"}, "data": {"train": {"dfdc": {"fake": {"crops": 3}}}}}
     assert seen_by(trained_fakes) == {"dfdc": {"*"}}
+
+
+def test_the_committed_self_blending_stage_saw_no_fake_and_starts_the_next_stage():
+    """checkpoints/ holds the self-blending model between sessions (a machine's run folders may not survive):
+    its record says it trained on real faces only, so every column may score it and a later stage may start
+    from it; the stage-2 recipe points at it and at the same architecture and data."""
+    from flashivy.models.checkpoint import load_checkpoint
+
+    root = Path(__file__).parent.parent
+    stage1 = root / "checkpoints" / "sbi_imagenet_stage1.safetensors"
+    meta = read_metadata(stage1)
+    assert meta["recipe"]["reals_only"] and meta["recipe"]["keep"] == "last"
+    assert all(not methods for methods in seen_by(meta).values())
+    for column in COLUMNS.values():
+        check_unseen(stage1, column)  # raises if it had seen the column's fakes
+    stage2 = TrainConfig.from_file(root / "configs" / "sbi_imagenet_stage2.json")
+    first = TrainConfig.from_file(root / "configs" / "sbi_imagenet.json")
+    assert (root / stage2.init).resolve() == stage1.resolve()
+    assert (stage2.model, stage2.sources, stage2.reals_only, stage2.pairs) == (
+        first.model, first.sources, first.reals_only, first.pairs)
+    model, loaded = load_checkpoint(stage1)
+    assert loaded["architecture"] == stage2.model and sum(p.numel() for p in model.parameters()) > 3_000_000
