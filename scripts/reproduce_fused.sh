@@ -50,11 +50,11 @@ F=runs/fused_default.safetensors
     --held-out-of runs/default_generated/splits.json --held-out-of runs/default_heads/splits.json -o $F
 EX=(--exclude runs/default_generated/splits.json --exclude $SBI/splits.json --alias ffhq=synthetic --alias photos=diffusion)
 for ckpt in flashivy/weights/flashivy_default.safetensors $F; do
-  name=$(basename "$ckpt" .safetensors)
-  flashivy evaluate "$DATA/ffpp_c23" --source ffpp --checkpoint "$ckpt" "${EX[@]}" --out runs/eval_fused/$name/ffpp
-  flashivy evaluate data/dfdc_faces --source dfdc --checkpoint "$ckpt" "${EX[@]}" --out runs/eval_fused/$name/dfdc
+  o=runs/eval_fused/$(basename "$ckpt" .safetensors)
+  [ -f $o/ffpp/report.json ] || flashivy evaluate "$DATA/ffpp_c23" --source ffpp --checkpoint "$ckpt" "${EX[@]}" --out $o/ffpp
+  [ -f $o/dfdc/report.json ] || flashivy evaluate data/dfdc_faces --source dfdc --checkpoint "$ckpt" "${EX[@]}" --out $o/dfdc
   for set in synthetic diffusion; do  # FFHQ photos; the politicians' (both runs hold out the same person)
-    flashivy evaluate "$DATA/${set}_faces" --images --source $set --checkpoint "$ckpt" "${EX[@]}" \
-        --out runs/eval_fused/$name/$set
+    [ -f $o/$set/report.json ] || flashivy evaluate "$DATA/${set}_faces" --images --source $set --checkpoint "$ckpt" \
+        "${EX[@]}" --out $o/$set
   done
 done
