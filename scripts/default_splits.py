@@ -6,6 +6,8 @@ validated and was tested on. A recipe that extends the shipped model (e.g.
 configs/default_generated.json) needs ``runs/default_heads/splits.json``; the shipped default's own groups
 (its generated head's, on three generators) are ``runs/default_generated/splits.json``:
     python scripts/default_splits.py            # writes runs/<stage>/splits.json
+It reads the crops those recipes name (data/ffpp_faces, dfdc_faces, synthetic_faces, diffusion_faces:
+the crop lines of scripts/reproduce_fused.sh make them).
 The face-swap model's counts, and its generated head's, are checked against those the shipped checkpoint
 recorded when they were trained.
 """
@@ -16,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from flashivy.core.atomic import write_text_atomic
+from flashivy.core.errors import InputError
 from flashivy.datasets.samples import describe
 from flashivy.models.checkpoint import DEFAULT_CHECKPOINT, read_metadata
 from flashivy.training.recipe import KindConfig, TrainConfig
@@ -65,4 +68,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except InputError as err:  # a recipe's crops not made yet: say which, as the CLI does
+        sys.exit(f"default_splits.py: {err}")

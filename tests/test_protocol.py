@@ -150,23 +150,28 @@ def test_a_model_that_saw_no_fake_can_be_scored_on_every_fake():
     assert seen_by(trained_fakes) == {"dfdc": {"*"}}
 
 
-def test_the_committed_self_blending_stage_saw_no_fake_and_starts_the_next_stage():
+SBI_STAGES = ["sbi_imagenet.json", "sbi_imagenet_stage2.json", "sbi_imagenet_stage3.json"]  # in training order
+
+
+@pytest.mark.parametrize("stage", range(1, len(SBI_STAGES)))
+def test_each_self_blending_stage_starts_from_the_committed_one_before_it_which_saw_no_fake(stage):
     """checkpoints/ holds the self-blending model between sessions (a machine's run folders may not survive):
-    its record says it trained on real faces only, so every column may score it and a later stage may start
-    from it; the stage-2 recipe points at it and at the same architecture and data."""
+    the stage-N checkpoint was trained by stage N's recipe, on real faces only (so every column may score it),
+    and stage N+1's recipe starts from it with the same architecture and data."""
     from flashivy.models.checkpoint import load_checkpoint
+    from flashivy.training.recipe import same_recipe
 
     root = Path(__file__).parent.parent
-    stage1 = root / "checkpoints" / "sbi_imagenet_stage1.safetensors"
-    meta = read_metadata(stage1)
+    trained, following = (TrainConfig.from_file(root / "configs" / name) for name in SBI_STAGES[stage - 1:stage + 1])
+    checkpoint = root / "checkpoints" / f"sbi_imagenet_stage{stage}.safetensors"
+    assert (root / following.init).resolve() == checkpoint.resolve()
+    meta = read_metadata(checkpoint)
+    assert same_recipe(meta["recipe"], trained) == []
     assert meta["recipe"]["reals_only"] and meta["recipe"]["keep"] == "last"
     assert all(not methods for methods in seen_by(meta).values())
     for column in COLUMNS.values():
-        check_unseen(stage1, column)  # raises if it had seen the column's fakes
-    stage2 = TrainConfig.from_file(root / "configs" / "sbi_imagenet_stage2.json")
-    first = TrainConfig.from_file(root / "configs" / "sbi_imagenet.json")
-    assert (root / stage2.init).resolve() == stage1.resolve()
-    assert (stage2.model, stage2.sources, stage2.reals_only, stage2.pairs) == (
-        first.model, first.sources, first.reals_only, first.pairs)
-    model, loaded = load_checkpoint(stage1)
-    assert loaded["architecture"] == stage2.model and sum(p.numel() for p in model.parameters()) > 3_000_000
+        check_unseen(checkpoint, column)  # raises if it had seen the column's fakes
+    assert (following.model, following.sources, following.reals_only, following.pairs) == (
+        trained.model, trained.sources, trained.reals_only, trained.pairs)
+    model, loaded = load_checkpoint(checkpoint)
+    assert loaded["architecture"] == following.model and sum(p.numel() for p in model.parameters()) > 3_000_000
