@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 27 as one command: the self-blending model (real faces only; stage 2, configs/sbi_imagenet_stage2.json,
-# ~90 min on 2 cores, from the committed stage 1), its protocol row, the default's recipe from ImageNet on the
+# 86-105 min on 2 cores, from the committed stage 1), its protocol row, the default's recipe from ImageNet on the
 # protocol's four columns, each column's model fused with the self-blending one (calibrated without the
 # column's held-back data) and scored on its column, and the fused default (the shipped model + the
 # self-blending one) on the groups no run behind it trained or validated on. Steps already done are skipped
